@@ -1,0 +1,357 @@
+/*
+ * otelbridge.h — the C ABI of libotelbridge, a native OpenTelemetry engine.
+ *
+ * One engine per process: logs (and, as they land, traces and metrics) are encoded into OTLP wire
+ * bytes on the calling thread, queued in a bounded multi-producer queue, batched by one worker
+ * thread and exported (console, file; OTLP gRPC/HTTP as the transports land).
+ *
+ * Conventions, for every function below:
+ *  - Every function returns an int32_t status: OTEL_OK (0) or a negative OTEL_E_* code.
+ *    otel_status_str() names it. No function throws, aborts or keeps a thread-local "last error".
+ *  - Strings are otel_str views {ptr, len}: not NUL-terminated, not required to be valid UTF-8
+ *    (invalid sequences are replaced by U+FFFD before they reach the wire). A view with ptr == NULL
+ *    and len == 0 is the empty string; ptr == NULL with len > 0 is OTEL_E_INVALID_ARG.
+ *  - Ownership: the library copies everything it is given before the call returns. The caller
+ *    keeps ownership of every pointer it passes in.
+ *  - Thread safety: every function may be called from any thread at any time, unless its comment
+ *    says otherwise.
+ *  - Calls that can fail for reasons a human must read (configuration, initialisation) take an
+ *    optional caller-owned error buffer (err, err_len); on failure a NUL-terminated message is
+ *    written there, truncated to err_len. Pass NULL, 0 to ignore it.
+ *  - Configuration keys are the OpenTelemetry specification's environment variable names
+ *    (OTEL_BLRP_MAX_QUEUE_SIZE, OTEL_LOGS_EXPORTER, ...) plus a few OTELBRIDGE_* keys of our own,
+ *    listed in docs/configuration.md. Values set in code win over the environment.
+ *
+ * The section between OTEL_CDEF_BEGIN and OTEL_CDEF_END uses only plain C declarations, so that
+ * Python's cffi cdef() can read it as is (see bindings/).
+ */
+#ifndef OTELBRIDGE_H
+#define OTELBRIDGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define OTEL_VERSION_MAJOR 0
+#define OTEL_VERSION_MINOR 1
+#define OTEL_VERSION_PATCH 0
+#define OTEL_VERSION_STRING "0.1.0"
+#define OTEL_VERSION_NUMBER \
+  (OTEL_VERSION_MAJOR * 10000 + OTEL_VERSION_MINOR * 100 + OTEL_VERSION_PATCH)
+
+#ifndef OTEL_API
+#if defined(_WIN32)
+#define OTEL_API
+#else
+#define OTEL_API __attribute__((visibility("default")))
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* OTEL_CDEF_BEGIN */
+
+/* ---- Status codes ---------------------------------------------------------------------------- */
+#define OTEL_OK 0
+#define OTEL_E_INVALID_ARG -1      /* a NULL pointer, an overflowing length, an out-of-range value */
+#define OTEL_E_UNKNOWN_KEY -2      /* a configuration key this library does not know */
+#define OTEL_E_INVALID_CONFIG -3   /* a configuration value that does not parse (in code) */
+#define OTEL_E_NO_MEMORY -4        /* an allocation failed */
+#define OTEL_E_QUEUE_FULL -5       /* the record was dropped: the queue is full (counted) */
+#define OTEL_E_TOO_LARGE -6        /* the record was dropped: larger than the queue (counted) */
+#define OTEL_E_SHUTDOWN -7         /* the engine was shut down; nothing was done */
+#define OTEL_E_TIMEOUT -8          /* flush or shutdown did not finish within its timeout */
+#define OTEL_E_NOT_INITIALIZED -9  /* no global engine: call otel_init() first */
+#define OTEL_E_ALREADY_INITIALIZED -10 /* otel_init() was already called */
+#define OTEL_E_INTERNAL -11        /* a bug in the library (an exception reached the boundary) */
+#define OTEL_E_UNSUPPORTED -12     /* a feature this build does not have */
+#define OTEL_E_INVALID_HANDLE -13  /* a handle that is stale, ended, or from another engine */
+
+/* ---- Small value types (frozen: their size and layout never change) --------------------------- */
+
+/* A string or byte view. Not NUL-terminated. Size 16 on LP64. */
+typedef struct otel_str {
+  const char *ptr;
+  size_t len;
+} otel_str;
+
+/* Value types for otel_value.type. */
+#define OTEL_VALUE_EMPTY 0  /* no value (an AnyValue with nothing set) */
+#define OTEL_VALUE_STRING 1 /* u.str */
+#define OTEL_VALUE_BOOL 2   /* u.boolean: 0 or 1 (any non-zero is true) */
+#define OTEL_VALUE_INT 3    /* u.i64 */
+#define OTEL_VALUE_DOUBLE 4 /* u.f64 (NaN and infinities pass through) */
+#define OTEL_VALUE_BYTES 5  /* u.bytes: arbitrary bytes, never UTF-8-checked */
+#define OTEL_VALUE_ARRAY 6  /* u.array: an array of values (may mix types) */
+#define OTEL_VALUE_MAP 7    /* u.map: a list of key/value pairs (a nested map) */
+
+struct otel_value;
+struct otel_attr;
+
+typedef struct otel_value_array {
+  const struct otel_value *items;
+  size_t len;
+} otel_value_array;
+
+typedef struct otel_attr_array {
+  const struct otel_attr *items;
+  size_t len;
+} otel_attr_array;
+
+/* A tagged value (OTLP AnyValue). Size 24 on LP64. Nesting deeper than OTEL_MAX_VALUE_DEPTH
+ * levels of arrays/maps is rejected with OTEL_E_INVALID_ARG. */
+typedef struct otel_value {
+  int32_t type; /* OTEL_VALUE_* */
+  int32_t reserved_;
+  union {
+    otel_str str;
+    otel_str bytes;
+    int32_t boolean;
+    int64_t i64;
+    double f64;
+    otel_value_array array;
+    otel_attr_array map;
+  } u;
+} otel_value;
+
+#define OTEL_MAX_VALUE_DEPTH 16
+
+/* A key/value attribute (OTLP KeyValue). Size 40 on LP64. Keys must be non-empty; an attribute
+ * with an empty key is dropped and counted in dropped_attributes_count. When a key repeats, the
+ * last value wins. */
+typedef struct otel_attr {
+  otel_str key;
+  otel_value value;
+} otel_attr;
+
+/* A span context, as carried by log records (and later spans and propagators). Size 32.
+ * An all-zero trace_id means "no trace context". */
+typedef struct otel_span_context {
+  uint8_t trace_id[16];
+  uint8_t span_id[8];
+  uint8_t trace_flags; /* W3C trace flags: bit 0 = sampled */
+  uint8_t is_remote;
+  uint8_t reserved_[6];
+} otel_span_context;
+
+/* ---- Signals and statistics ------------------------------------------------------------------ */
+#define OTEL_SIGNAL_LOGS 0
+#define OTEL_SIGNAL_TRACES 1
+#define OTEL_SIGNAL_METRICS 2
+
+/* Indexes into the array filled by otel_engine_stats(). New statistics are only ever appended.
+ * Every record handed to an emit call ends in exactly one of: exported, dropped_* or failed,
+ * rejected (once it left the queue), or is still queued/in flight:
+ *   accepted = queued + in_flight + exported + rejected + failed + dropped_oldest
+ *   emitted  = accepted + dropped_queue_full + dropped_too_large + dropped_shutdown + invalid */
+#define OTEL_STAT_QUEUED 0             /* records in the queue now */
+#define OTEL_STAT_QUEUED_BYTES 1       /* encoded bytes in the queue now */
+#define OTEL_STAT_QUEUE_CAPACITY 2     /* the queue's capacity in records */
+#define OTEL_STAT_QUEUE_CAPACITY_BYTES 3 /* the queue's capacity in bytes */
+#define OTEL_STAT_ACCEPTED 4           /* records that entered the queue */
+#define OTEL_STAT_EXPORTED 5           /* records the exporter accepted */
+#define OTEL_STAT_DROPPED_QUEUE_FULL 6 /* new records refused: the queue was full (drop newest) */
+#define OTEL_STAT_DROPPED_OLDEST 7     /* queued records evicted to make room (drop oldest) */
+#define OTEL_STAT_DROPPED_TOO_LARGE 8  /* records larger than the queue's byte capacity */
+#define OTEL_STAT_DROPPED_SHUTDOWN 9   /* records emitted after shutdown, or left at its timeout */
+#define OTEL_STAT_FAILED 10            /* records in batches the exporter failed to deliver */
+#define OTEL_STAT_REJECTED 11          /* records the receiver rejected (partial success) */
+#define OTEL_STAT_INVALID 12           /* emit calls refused for invalid arguments */
+#define OTEL_STAT_EXPORT_BATCHES 13    /* export calls made (successful or not) */
+#define OTEL_STAT_IN_FLIGHT 14         /* records taken from the queue, not yet resolved */
+#define OTEL_STAT_COUNT 15
+
+/* ---- Severity numbers (OTLP SeverityNumber) -------------------------------------------------- */
+#define OTEL_SEVERITY_UNSPECIFIED 0
+#define OTEL_SEVERITY_TRACE 1
+#define OTEL_SEVERITY_DEBUG 5
+#define OTEL_SEVERITY_INFO 9
+#define OTEL_SEVERITY_WARN 13
+#define OTEL_SEVERITY_ERROR 17
+#define OTEL_SEVERITY_FATAL 21
+#define OTEL_SEVERITY_MAX 24
+
+/* ---- Diagnostics levels (the library's own messages; OTEL_LOG_LEVEL) -------------------------- */
+#define OTEL_DIAG_ERROR 1
+#define OTEL_DIAG_WARN 2
+#define OTEL_DIAG_INFO 3
+#define OTEL_DIAG_DEBUG 4
+
+/* ---- Opaque handles -------------------------------------------------------------------------- */
+typedef struct otel_config otel_config; /* a set of configuration values, owned by the caller */
+typedef struct otel_engine otel_engine; /* an engine: pipelines, worker, exporters */
+typedef struct otel_scope otel_scope;   /* an instrumentation scope (name, version, attributes) */
+
+/* ---- Version and status ---------------------------------------------------------------------- */
+
+/* The library's version as "MAJOR.MINOR.PATCH". Static storage; never NULL. */
+OTEL_API const char *otel_version(void);
+
+/* A short English description of a status code. Static storage; never NULL. */
+OTEL_API const char *otel_status_str(int32_t status);
+
+/* ---- Diagnostics ----------------------------------------------------------------------------- */
+
+/* A function that receives the library's own diagnostics instead of stderr. `message` is valid
+ * only during the call. It may be called from any thread, including the engine's worker, so it
+ * must not block for long and must not call otel_* emit functions (the engine never logs through
+ * itself). */
+typedef void (*otel_diag_fn)(int32_t level, otel_str message, void *user_data);
+
+/* Routes diagnostics to fn (NULL restores stderr). Messages above max_level are not produced
+ * (max_level 0 = read OTEL_LOG_LEVEL; default info). Process-wide. */
+OTEL_API int32_t otel_set_diagnostics(otel_diag_fn fn, void *user_data, int32_t max_level);
+
+/* ---- Configuration --------------------------------------------------------------------------- */
+
+/* Creates an empty configuration. *out is set on OTEL_OK. */
+OTEL_API int32_t otel_config_new(otel_config **out);
+
+/* Frees a configuration. NULL is a no-op. Engines copy what they need at creation. */
+OTEL_API void otel_config_free(otel_config *config);
+
+/* Sets one value. The key is a spec environment variable name or an OTELBRIDGE_* key.
+ * Returns OTEL_E_UNKNOWN_KEY for a key this library does not know and OTEL_E_INVALID_CONFIG for
+ * a value that does not parse (code is held to a stricter standard than the environment, where a
+ * bad value warns and falls back to the default). An empty value unsets the key. */
+OTEL_API int32_t otel_config_set(otel_config *config, otel_str key, otel_str value, char *err,
+                                 size_t err_len);
+
+/* Adds resource attributes, copied. They win over OTEL_RESOURCE_ATTRIBUTES, and lose to
+ * OTEL_SERVICE_NAME for service.name. */
+OTEL_API int32_t otel_config_add_resource_attrs(otel_config *config, const otel_attr *attrs,
+                                                size_t n_attrs, char *err, size_t err_len);
+
+/* Sets telemetry.sdk.language (default "cpp"); bindings set their own language. */
+OTEL_API int32_t otel_config_set_sdk_language(otel_config *config, otel_str language);
+
+/* ---- Engines --------------------------------------------------------------------------------- */
+
+/* Creates the process-wide engine from config (NULL = environment only). The environment is read
+ * now; values in config win. Returns OTEL_E_ALREADY_INITIALIZED if it exists. The global engine
+ * is flushed and stopped at exit() (bounded by its export timeout) and after fork() the child
+ * gets a fresh worker. */
+OTEL_API int32_t otel_init(const otel_config *config, char *err, size_t err_len);
+
+/* The global engine, or NULL before otel_init(). Every function that takes an engine also
+ * accepts NULL to mean this one. */
+OTEL_API otel_engine *otel_global(void);
+
+/* Creates an independent engine (for tests and embedders). Free it with otel_engine_free(). */
+OTEL_API int32_t otel_engine_new(const otel_config *config, otel_engine **out, char *err,
+                                 size_t err_len);
+
+/* Exports everything queued now; returns OTEL_OK when it all left the queue and the exporter
+ * answered, or OTEL_E_TIMEOUT after timeout_ms (0 = no limit). */
+OTEL_API int32_t otel_engine_flush(otel_engine *engine, uint32_t timeout_ms);
+
+/* Flushes, then stops the worker and the exporters, within timeout_ms (0 = no limit). Later calls
+ * on the engine and its scopes return OTEL_E_SHUTDOWN. A second shutdown returns OTEL_E_SHUTDOWN.
+ * Returns OTEL_E_TIMEOUT if the queue could not be exported in time (the rest is counted as
+ * dropped_shutdown). */
+OTEL_API int32_t otel_engine_shutdown(otel_engine *engine, uint32_t timeout_ms);
+
+/* Shuts down (if not yet, with the export timeout) and frees an engine made by
+ * otel_engine_new(). Every scope of the engine becomes invalid. The global engine cannot be
+ * freed: OTEL_E_INVALID_ARG. */
+OTEL_API int32_t otel_engine_free(otel_engine *engine);
+
+/* Fills out[0..n) with the statistics OTEL_STAT_* of one signal. Entries past OTEL_STAT_COUNT
+ * are set to 0. Works after shutdown. */
+OTEL_API int32_t otel_engine_stats(otel_engine *engine, int32_t signal, uint64_t *out, size_t n);
+
+/* 1 if the engine is a no-op (OTEL_SDK_DISABLED=true), else 0. Negative status on error. */
+OTEL_API int32_t otel_engine_is_disabled(otel_engine *engine);
+
+/* ---- Instrumentation scopes ------------------------------------------------------------------ */
+
+/* Returns the scope for (name, version, schema_url, attrs), creating it on first use. The same
+ * arguments return the same scope. Scopes live as long as their engine; no free call. Callers
+ * should cache the handle (the Python handler caches one per logger name). */
+OTEL_API int32_t otel_scope_get(otel_engine *engine, otel_str name, otel_str version,
+                                otel_str schema_url, const otel_attr *attrs, size_t n_attrs,
+                                otel_scope **out);
+
+/* ---- Logs ------------------------------------------------------------------------------------ */
+
+/* Emits one log record in `scope`. Encoded on the calling thread and queued; never blocks on
+ * the exporter and allocates nothing in steady state.
+ *   time_unix_nano      when the event happened; 0 = now
+ *   observed_unix_nano  when it was observed; 0 = now
+ *   severity_number     0..24 (OTEL_SEVERITY_*); others give OTEL_E_INVALID_ARG
+ *   severity_text       e.g. "INFO"; empty = none
+ *   body                NULL = no body; else any value
+ *   attrs, n_attrs      attributes (NULL with 0); limits per OTEL_LOGRECORD_ATTRIBUTE_*_LIMIT
+ *   event_name          empty = none
+ *   ctx                 trace context; NULL or an all-zero trace_id = none
+ * Returns OTEL_OK when queued; OTEL_E_QUEUE_FULL / OTEL_E_TOO_LARGE when dropped (counted);
+ * OTEL_E_SHUTDOWN after shutdown; OTEL_E_INVALID_ARG for bad arguments (counted as invalid). */
+OTEL_API int32_t otel_log_emit(otel_scope *scope, uint64_t time_unix_nano,
+                               uint64_t observed_unix_nano, int32_t severity_number,
+                               otel_str severity_text, const otel_value *body,
+                               const otel_attr *attrs, size_t n_attrs, otel_str event_name,
+                               const otel_span_context *ctx);
+
+/* OTEL_CDEF_END */
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+/* ---- Layout guards for the frozen value types ------------------------------------------------ */
+#if defined(__cplusplus)
+#define OTEL_STATIC_ASSERT_ static_assert
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define OTEL_STATIC_ASSERT_ _Static_assert
+#endif
+#if defined(OTEL_STATIC_ASSERT_) && (defined(__LP64__) || defined(_WIN64))
+OTEL_STATIC_ASSERT_(sizeof(otel_str) == 16, "otel_str layout is frozen");
+OTEL_STATIC_ASSERT_(sizeof(otel_value) == 24, "otel_value layout is frozen");
+OTEL_STATIC_ASSERT_(sizeof(otel_attr) == 40, "otel_attr layout is frozen");
+OTEL_STATIC_ASSERT_(sizeof(otel_span_context) == 32, "otel_span_context layout is frozen");
+#endif
+
+/* ---- C convenience (not part of the core ABI; header-only) ----------------------------------- */
+#ifndef OTEL_CDEF_ONLY
+/* A view of a NUL-terminated string. */
+static inline otel_str otel_cstr(const char *s) {
+  otel_str r;
+  size_t n = 0;
+  if (s)
+    while (s[n]) n++;
+  r.ptr = s;
+  r.len = n;
+  return r;
+}
+static inline otel_value otel_value_str(otel_str s) {
+  otel_value v;
+  v.type = OTEL_VALUE_STRING;
+  v.reserved_ = 0;
+  v.u.str = s;
+  return v;
+}
+static inline otel_value otel_value_int(int64_t i) {
+  otel_value v;
+  v.type = OTEL_VALUE_INT;
+  v.reserved_ = 0;
+  v.u.i64 = i;
+  return v;
+}
+static inline otel_value otel_value_double(double d) {
+  otel_value v;
+  v.type = OTEL_VALUE_DOUBLE;
+  v.reserved_ = 0;
+  v.u.f64 = d;
+  return v;
+}
+static inline otel_value otel_value_bool(int b) {
+  otel_value v;
+  v.type = OTEL_VALUE_BOOL;
+  v.reserved_ = 0;
+  v.u.boolean = b ? 1 : 0;
+  return v;
+}
+#endif
+
+#endif /* OTELBRIDGE_H */

@@ -1,0 +1,81 @@
+// Internal basics shared by every part of the engine: signals, clocks, and the growable byte
+// buffer every encoder writes into.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "otelbridge/otelbridge.h"
+
+#define OTB_LIKELY(x) __builtin_expect(!!(x), 1)
+#define OTB_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+namespace otb {
+
+enum class Signal : int { kLogs = OTEL_SIGNAL_LOGS, kTraces = OTEL_SIGNAL_TRACES, kMetrics = OTEL_SIGNAL_METRICS };
+constexpr int kSignalCount = 3;
+const char *signal_name(Signal s);  // "logs", "traces", "metrics"
+
+uint64_t now_unix_nano();  // CLOCK_REALTIME
+uint64_t mono_nano();      // CLOCK_MONOTONIC
+
+// A growable byte buffer with an optional size limit. Writing past the limit sets overflow() and
+// drops the write; encoders check overflow() once at the end instead of after every field. The
+// capacity is kept across clear() so a reused buffer stops allocating once it has grown.
+class Buf {
+ public:
+  Buf() = default;
+  Buf(const Buf &) = delete;
+  Buf &operator=(const Buf &) = delete;
+  ~Buf() { std::free(p_); }
+
+  void clear() {
+    n_ = 0;
+    overflow_ = false;
+  }
+  uint8_t *data() { return p_; }
+  const uint8_t *data() const { return p_; }
+  size_t size() const { return n_; }
+  size_t capacity() const { return cap_; }
+  bool overflow() const { return overflow_; }
+  void set_limit(size_t limit) { limit_ = limit; }
+
+  // Makes room for `extra` more bytes. False (and overflow set) past the limit or out of memory.
+  bool reserve(size_t extra) {
+    if (OTB_LIKELY(cap_ - n_ >= extra)) return !overflow_;
+    return grow(extra);
+  }
+  void put(uint8_t b) {
+    if (reserve(1)) p_[n_++] = b;
+  }
+  void append(const void *src, size_t len) {
+    if (len && reserve(len)) {
+      std::memcpy(p_ + n_, src, len);
+      n_ += len;
+    }
+  }
+  // Unchecked writes, after reserve() succeeded.
+  uint8_t *tail() { return p_ + n_; }
+  void advance(size_t len) { n_ += len; }
+  void truncate(size_t len) { n_ = len; }
+  // Frees the storage if it grew past max_keep (a huge record should not pin memory forever).
+  void shrink_if_above(size_t max_keep) {
+    if (cap_ > max_keep) {
+      std::free(p_);
+      p_ = nullptr;
+      cap_ = n_ = 0;
+    }
+  }
+
+ private:
+  bool grow(size_t extra);
+  uint8_t *p_ = nullptr;
+  size_t n_ = 0;
+  size_t cap_ = 0;
+  size_t limit_ = SIZE_MAX;
+  bool overflow_ = false;
+};
+
+}  // namespace otb

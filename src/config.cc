@@ -1,0 +1,300 @@
+#include "config.h"
+
+#include <strings.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "diag.h"
+
+namespace otb {
+namespace {
+
+enum class Kind { kBool, kUint, kBytes, kMillis, kString, kEnum, kKvList, kLogLevel };
+
+struct KeyDef {
+  const char *key;
+  Kind kind;
+  const char *def;    // default as text ("" = unset)
+  const char *enums;  // for kEnum: '|'-separated accepted values
+};
+
+// Every key the library knows. docs/configuration.md lists the same keys for users.
+const KeyDef kKeys[] = {
+    {"OTEL_SDK_DISABLED", Kind::kBool, "false", nullptr},
+    {"OTEL_SERVICE_NAME", Kind::kString, "", nullptr},
+    {"OTEL_RESOURCE_ATTRIBUTES", Kind::kKvList, "", nullptr},
+    {"OTEL_LOG_LEVEL", Kind::kLogLevel, "info", nullptr},
+    {"OTEL_LOGS_EXPORTER", Kind::kEnum, "otlp", "otlp|console|file|none"},
+    {"OTEL_BLRP_SCHEDULE_DELAY", Kind::kMillis, "1000", nullptr},
+    {"OTEL_BLRP_EXPORT_TIMEOUT", Kind::kMillis, "30000", nullptr},
+    {"OTEL_BLRP_MAX_QUEUE_SIZE", Kind::kUint, "2048", nullptr},
+    {"OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", Kind::kUint, "512", nullptr},
+    {"OTEL_ATTRIBUTE_COUNT_LIMIT", Kind::kUint, "128", nullptr},
+    {"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", Kind::kUint, "", nullptr},
+    {"OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", Kind::kUint, "", nullptr},
+    {"OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", Kind::kUint, "", nullptr},
+    {"OTELBRIDGE_BLRP_MAX_QUEUE_BYTES", Kind::kBytes, "16777216", nullptr},
+    {"OTELBRIDGE_BLRP_FULL_POLICY", Kind::kEnum, "drop_newest", "drop_newest|drop_oldest"},
+    {"OTELBRIDGE_FILE_PATH", Kind::kString, "-", nullptr},
+    {"OTELBRIDGE_FILE_FORMAT", Kind::kEnum, "json", "json|proto"},
+    {"OTELBRIDGE_EXIT_TIMEOUT", Kind::kMillis, "5000", nullptr},
+};
+
+const KeyDef *find_key(const std::string &k) {
+  for (const auto &d : kKeys)
+    if (k == d.key) return &d;
+  return nullptr;
+}
+
+bool parse_uint(const std::string &s, uint64_t max, uint64_t *out) {
+  if (s.empty() || s.size() > 20) return false;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    uint64_t d = static_cast<uint64_t>(c - '0');
+    if (v > (max - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return true;
+}
+
+std::string trim(const std::string &s) {
+  size_t a = 0, b = s.size();
+  while (a < b && (s[a] == ' ' || s[a] == '\t')) a++;
+  while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t')) b--;
+  return s.substr(a, b - a);
+}
+
+std::string lower(std::string s) {
+  for (char &c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return s;
+}
+
+// Checks a value against its key's type. Returns the canonical form in *canon, or false with a
+// reason in *why.
+bool validate(const KeyDef &d, const std::string &raw, std::string *canon, std::string *why) {
+  std::string v = trim(raw);
+  switch (d.kind) {
+    case Kind::kBool:
+      if (strcasecmp(v.c_str(), "true") == 0) {
+        *canon = "true";
+        return true;
+      }
+      if (strcasecmp(v.c_str(), "false") == 0) {
+        *canon = "false";
+        return true;
+      }
+      *why = "expected true or false";
+      return false;
+    case Kind::kUint:
+    case Kind::kBytes:
+    case Kind::kMillis: {
+      uint64_t n;
+      if (!parse_uint(v, d.kind == Kind::kBytes ? (UINT64_C(1) << 40) : UINT32_MAX, &n)) {
+        *why = d.kind == Kind::kMillis ? "expected a whole number of milliseconds"
+                                       : "expected a non-negative integer in range";
+        return false;
+      }
+      *canon = std::to_string(n);
+      return true;
+    }
+    case Kind::kString:
+      *canon = raw;
+      return true;
+    case Kind::kEnum: {
+      std::string lv = lower(v);
+      size_t comma = lv.find(',');
+      if (comma != std::string::npos) {
+        *why = "only one exporter per signal is supported";
+        return false;
+      }
+      std::string opts = d.enums;
+      size_t pos = 0;
+      while (pos <= opts.size()) {
+        size_t bar = opts.find('|', pos);
+        if (bar == std::string::npos) bar = opts.size();
+        if (opts.compare(pos, bar - pos, lv) == 0) {
+          *canon = lv;
+          return true;
+        }
+        pos = bar + 1;
+      }
+      *why = std::string("expected one of ") + d.enums;
+      return false;
+    }
+    case Kind::kKvList: {
+      std::vector<std::pair<std::string, std::string>> kv;
+      if (!parse_kv_list(raw, &kv)) {
+        *why = "expected key=value pairs separated by ',' with percent-encoded values";
+        return false;
+      }
+      *canon = raw;
+      return true;
+    }
+    case Kind::kLogLevel:
+      if (diag_parse_level(v.data(), v.size()) < 0) {
+        *why = "expected one of error, warn, info, debug, none";
+        return false;
+      }
+      *canon = lower(v);
+      return true;
+  }
+  return false;
+}
+
+int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool percent_decode(const std::string &s, std::string *out) {
+  out->clear();
+  for (size_t i = 0; i < s.size(); i++) {
+    if (s[i] != '%') {
+      out->push_back(s[i]);
+      continue;
+    }
+    if (i + 2 >= s.size()) return false;
+    int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+    if (h < 0 || l < 0) return false;
+    out->push_back(static_cast<char>(h * 16 + l));
+    i += 2;
+  }
+  return true;
+}
+
+}  // namespace
+
+const char *source_name(Source s) {
+  switch (s) {
+    case Source::kDefault:
+      return "default";
+    case Source::kEnvironment:
+      return "environment";
+    case Source::kCode:
+      return "code";
+  }
+  return "?";
+}
+
+bool parse_kv_list(const std::string &s, std::vector<std::pair<std::string, std::string>> *out) {
+  out->clear();
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t comma = s.find(',', pos);
+    if (comma == std::string::npos) comma = s.size();
+    std::string item = trim(s.substr(pos, comma - pos));
+    pos = comma + 1;
+    if (item.empty()) continue;
+    size_t eq = item.find('=');
+    if (eq == std::string::npos) return false;
+    std::string key = trim(item.substr(0, eq)), value;
+    if (key.empty() || !percent_decode(trim(item.substr(eq + 1)), &value)) return false;
+    out->emplace_back(key, value);
+  }
+  return true;
+}
+
+int32_t config_set(CodeConfig &c, const std::string &key, const std::string &value, std::string *err) {
+  const KeyDef *d = find_key(key);
+  if (!d) {
+    *err = "unknown configuration key '" + key + "' (see docs/configuration.md)";
+    return OTEL_E_UNKNOWN_KEY;
+  }
+  if (trim(value).empty()) {  // empty = unset
+    c.values.erase(key);
+    return OTEL_OK;
+  }
+  std::string canon, why;
+  if (!validate(*d, value, &canon, &why)) {
+    *err = "invalid value for " + key + ": " + why;
+    return OTEL_E_INVALID_CONFIG;
+  }
+  c.values[key] = canon;
+  return OTEL_OK;
+}
+
+Settings resolve_settings(const CodeConfig *code, std::vector<Resolved> *all) {
+  std::map<std::string, std::string> v;
+  std::vector<Resolved> resolved;
+  for (const auto &d : kKeys) {
+    Resolved r{d.key, d.def, Source::kDefault};
+    auto it = code ? code->values.find(d.key) : decltype(code->values.end()){};
+    if (code && it != code->values.end()) {
+      r.value = it->second;
+      r.source = Source::kCode;
+    } else if (const char *e = getenv(d.key); e && !trim(e).empty()) {
+      std::string canon, why;
+      if (validate(d, e, &canon, &why)) {
+        r.value = canon;
+        r.source = Source::kEnvironment;
+      } else {
+        diag(OTEL_DIAG_WARN, "ignoring %s=\"%s\": %s; using the default", d.key, e, why.c_str());
+      }
+    }
+    v[d.key] = r.value;
+    resolved.push_back(r);
+  }
+  auto num = [&](const char *k, uint64_t dflt) -> uint64_t {
+    uint64_t n;
+    return parse_uint(v[k], UINT64_MAX, &n) ? n : dflt;
+  };
+  auto clamp32 = [](uint64_t n) { return static_cast<uint32_t>(n > UINT32_MAX ? UINT32_MAX : n); };
+
+  Settings s;
+  s.disabled = v["OTEL_SDK_DISABLED"] == "true";
+  s.log_level = diag_parse_level(v["OTEL_LOG_LEVEL"].data(), v["OTEL_LOG_LEVEL"].size());
+  if (s.log_level < 0) s.log_level = OTEL_DIAG_INFO;
+  s.service_name = v["OTEL_SERVICE_NAME"];
+  if (!parse_kv_list(v["OTEL_RESOURCE_ATTRIBUTES"], &s.resource_attributes)) s.resource_attributes.clear();
+
+  PipelineSettings &l = s.logs;
+  l.exporter = v["OTEL_LOGS_EXPORTER"];
+  l.schedule_delay_ms = clamp32(num("OTEL_BLRP_SCHEDULE_DELAY", 1000));
+  l.export_timeout_ms = clamp32(num("OTEL_BLRP_EXPORT_TIMEOUT", 30000));
+  l.max_queue_size = clamp32(num("OTEL_BLRP_MAX_QUEUE_SIZE", 2048));
+  l.max_export_batch_size = clamp32(num("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", 512));
+  l.max_queue_bytes = num("OTELBRIDGE_BLRP_MAX_QUEUE_BYTES", 16u << 20);
+  l.full_policy = v["OTELBRIDGE_BLRP_FULL_POLICY"] == "drop_oldest" ? FullPolicy::kDropOldest
+                                                                     : FullPolicy::kDropNewest;
+  if (l.max_queue_size == 0) {
+    diag(OTEL_DIAG_WARN, "OTEL_BLRP_MAX_QUEUE_SIZE must be positive; using 2048");
+    l.max_queue_size = 2048;
+  }
+  if (l.max_export_batch_size == 0) {
+    diag(OTEL_DIAG_WARN, "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE must be positive; using 512");
+    l.max_export_batch_size = 512;
+  }
+  if (l.max_export_batch_size > l.max_queue_size) {
+    // The spec: the batch size must be less than or equal to the queue size.
+    diag(OTEL_DIAG_WARN, "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE %u exceeds OTEL_BLRP_MAX_QUEUE_SIZE %u; using %u",
+         l.max_export_batch_size, l.max_queue_size, l.max_queue_size);
+    l.max_export_batch_size = l.max_queue_size;
+  }
+  if (l.max_queue_bytes < 1024) {
+    diag(OTEL_DIAG_WARN, "OTELBRIDGE_BLRP_MAX_QUEUE_BYTES below 1024; using 1024");
+    l.max_queue_bytes = 1024;
+  }
+
+  s.attr_count_limit = clamp32(num("OTEL_ATTRIBUTE_COUNT_LIMIT", 128));
+  if (!v["OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"].empty())
+    s.attr_value_chars = num("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", SIZE_MAX);
+  s.log_attr_count_limit = v["OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT"].empty()
+                               ? s.attr_count_limit
+                               : clamp32(num("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", 128));
+  s.log_attr_value_chars = v["OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT"].empty()
+                               ? s.attr_value_chars
+                               : num("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", SIZE_MAX);
+  s.file_path = v["OTELBRIDGE_FILE_PATH"].empty() ? "-" : v["OTELBRIDGE_FILE_PATH"];
+  s.file_format = v["OTELBRIDGE_FILE_FORMAT"] == "proto" ? FileFormat::kProto : FileFormat::kJson;
+  s.exit_timeout_ms = clamp32(num("OTELBRIDGE_EXIT_TIMEOUT", 5000));
+  if (all) *all = std::move(resolved);
+  return s;
+}
+
+}  // namespace otb

@@ -1,0 +1,494 @@
+#include "json.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+namespace otb {
+namespace {
+
+// ---- a minimal protobuf reader ----
+struct Field {
+  uint32_t num = 0;
+  uint8_t wt = 0;
+  uint64_t u = 0;               // varint, fixed32 or fixed64 value
+  const uint8_t *data = nullptr;  // length-delimited payload
+  size_t len = 0;
+};
+
+struct Reader {
+  const uint8_t *p, *end;
+  bool bad = false;
+  Reader(const uint8_t *d, size_t n) : p(d), end(d + n) {}
+  bool varint(uint64_t *v) {
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p >= end) return false;
+      uint8_t b = *p++;
+      r |= uint64_t{b & 0x7Fu} << shift;
+      if (!(b & 0x80)) {
+        *v = r;
+        return true;
+      }
+    }
+    return false;
+  }
+  // Next field; false at the end or on malformed input (bad set).
+  bool next(Field *f) {
+    if (p >= end) return false;
+    uint64_t key;
+    if (!varint(&key)) return fail();
+    f->num = static_cast<uint32_t>(key >> 3);
+    f->wt = static_cast<uint8_t>(key & 7);
+    switch (f->wt) {
+      case 0:
+        return varint(&f->u) || fail();
+      case 1:
+        if (end - p < 8) return fail();
+        std::memcpy(&f->u, p, 8);
+        p += 8;
+        return true;
+      case 5: {
+        if (end - p < 4) return fail();
+        uint32_t v;
+        std::memcpy(&v, p, 4);
+        f->u = v;
+        p += 4;
+        return true;
+      }
+      case 2: {
+        uint64_t len;
+        if (!varint(&len) || len > static_cast<uint64_t>(end - p)) return fail();
+        f->data = p;
+        f->len = static_cast<size_t>(len);
+        p += len;
+        return true;
+      }
+      default:
+        return fail();
+    }
+  }
+  bool fail() {
+    bad = true;
+    return false;
+  }
+};
+
+// ---- schema of the OTLP messages, for JSON ----
+enum class K { kStr, kB64, kHex, kMsg, kEnum, kU32, kI64, kFixed64, kFixed32, kDouble, kBool };
+
+struct Msg;
+struct Fd {
+  uint32_t num;
+  const char *name;
+  K kind;
+  const Msg *msg;
+  bool repeated;
+};
+struct Msg {
+  const Fd *fields;
+  size_t n;
+};
+#define OTB_MSG(name, ...)                     \
+  extern const Fd name##_f[];                  \
+  const Fd name##_f[] = {__VA_ARGS__};         \
+  const Msg name = {name##_f, sizeof(name##_f) / sizeof(Fd)}
+
+extern const Msg kAnyValue, kKeyValue;
+OTB_MSG(kArrayValue, {1, "values", K::kMsg, &kAnyValue, true});
+OTB_MSG(kKvList, {1, "values", K::kMsg, &kKeyValue, true});
+OTB_MSG(kAnyValue, {1, "stringValue", K::kStr, nullptr, false},
+        {2, "boolValue", K::kBool, nullptr, false}, {3, "intValue", K::kI64, nullptr, false},
+        {4, "doubleValue", K::kDouble, nullptr, false},
+        {5, "arrayValue", K::kMsg, &kArrayValue, false},
+        {6, "kvlistValue", K::kMsg, &kKvList, false}, {7, "bytesValue", K::kB64, nullptr, false});
+OTB_MSG(kKeyValue, {1, "key", K::kStr, nullptr, false}, {2, "value", K::kMsg, &kAnyValue, false});
+OTB_MSG(kScope, {1, "name", K::kStr, nullptr, false}, {2, "version", K::kStr, nullptr, false},
+        {3, "attributes", K::kMsg, &kKeyValue, true},
+        {4, "droppedAttributesCount", K::kU32, nullptr, false});
+OTB_MSG(kResource, {1, "attributes", K::kMsg, &kKeyValue, true},
+        {2, "droppedAttributesCount", K::kU32, nullptr, false});
+OTB_MSG(kLogRecord, {1, "timeUnixNano", K::kFixed64, nullptr, false},
+        {11, "observedTimeUnixNano", K::kFixed64, nullptr, false},
+        {2, "severityNumber", K::kEnum, nullptr, false},
+        {3, "severityText", K::kStr, nullptr, false}, {5, "body", K::kMsg, &kAnyValue, false},
+        {6, "attributes", K::kMsg, &kKeyValue, true},
+        {7, "droppedAttributesCount", K::kU32, nullptr, false},
+        {8, "flags", K::kFixed32, nullptr, false}, {9, "traceId", K::kHex, nullptr, false},
+        {10, "spanId", K::kHex, nullptr, false}, {12, "eventName", K::kStr, nullptr, false});
+OTB_MSG(kScopeLogs, {1, "scope", K::kMsg, &kScope, false},
+        {2, "logRecords", K::kMsg, &kLogRecord, true}, {3, "schemaUrl", K::kStr, nullptr, false});
+OTB_MSG(kResourceLogs, {1, "resource", K::kMsg, &kResource, false},
+        {2, "scopeLogs", K::kMsg, &kScopeLogs, true}, {3, "schemaUrl", K::kStr, nullptr, false});
+OTB_MSG(kLogsRequest, {1, "resourceLogs", K::kMsg, &kResourceLogs, true});
+
+const Msg *request_schema(Signal s) { return s == Signal::kLogs ? &kLogsRequest : nullptr; }
+
+// ---- JSON writing ----
+void json_string(std::string *o, const uint8_t *s, size_t n) {
+  static const char kHex[] = "0123456789abcdef";
+  o->push_back('"');
+  for (size_t i = 0; i < n; i++) {
+    uint8_t c = s[i];
+    switch (c) {
+      case '"':
+        *o += "\\\"";
+        break;
+      case '\\':
+        *o += "\\\\";
+        break;
+      case '\n':
+        *o += "\\n";
+        break;
+      case '\r':
+        *o += "\\r";
+        break;
+      case '\t':
+        *o += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          *o += "\\u00";
+          o->push_back(kHex[c >> 4]);
+          o->push_back(kHex[c & 15]);
+        } else {
+          o->push_back(static_cast<char>(c));
+        }
+    }
+  }
+  o->push_back('"');
+}
+
+void json_base64(std::string *o, const uint8_t *s, size_t n) {
+  static const char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  o->push_back('"');
+  size_t i = 0;
+  for (; i + 3 <= n; i += 3) {
+    uint32_t v = uint32_t{s[i]} << 16 | uint32_t{s[i + 1]} << 8 | s[i + 2];
+    o->push_back(kB64[v >> 18]);
+    o->push_back(kB64[(v >> 12) & 63]);
+    o->push_back(kB64[(v >> 6) & 63]);
+    o->push_back(kB64[v & 63]);
+  }
+  if (n - i == 1) {
+    uint32_t v = uint32_t{s[i]} << 16;
+    o->push_back(kB64[v >> 18]);
+    o->push_back(kB64[(v >> 12) & 63]);
+    *o += "==";
+  } else if (n - i == 2) {
+    uint32_t v = uint32_t{s[i]} << 16 | uint32_t{s[i + 1]} << 8;
+    o->push_back(kB64[v >> 18]);
+    o->push_back(kB64[(v >> 12) & 63]);
+    o->push_back(kB64[(v >> 6) & 63]);
+    o->push_back('=');
+  }
+  o->push_back('"');
+}
+
+void hex(std::string *o, const uint8_t *s, size_t n) {
+  static const char kHex[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    o->push_back(kHex[s[i] >> 4]);
+    o->push_back(kHex[s[i] & 15]);
+  }
+}
+
+void json_double(std::string *o, double d) {
+  if (std::isnan(d)) {
+    *o += "\"NaN\"";
+  } else if (std::isinf(d)) {
+    *o += d > 0 ? "\"Infinity\"" : "\"-Infinity\"";
+  } else {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.17g", d);
+    *o += buf;
+  }
+}
+
+bool json_message(std::string *o, const Msg &m, const uint8_t *p, size_t n);
+
+bool json_scalar(std::string *o, const Fd &fd, const Field &f) {
+  char buf[32];
+  switch (fd.kind) {
+    case K::kStr:
+      if (f.wt != 2) return false;
+      json_string(o, f.data, f.len);
+      return true;
+    case K::kB64:
+      if (f.wt != 2) return false;
+      json_base64(o, f.data, f.len);
+      return true;
+    case K::kHex:
+      if (f.wt != 2) return false;
+      o->push_back('"');
+      hex(o, f.data, f.len);
+      o->push_back('"');
+      return true;
+    case K::kMsg:
+      return f.wt == 2 && json_message(o, *fd.msg, f.data, f.len);
+    case K::kEnum:
+      snprintf(buf, sizeof buf, "%d", static_cast<int32_t>(f.u));
+      *o += buf;
+      return true;
+    case K::kU32:
+    case K::kFixed32:
+      snprintf(buf, sizeof buf, "%u", static_cast<uint32_t>(f.u));
+      *o += buf;
+      return true;
+    case K::kI64:
+      snprintf(buf, sizeof buf, "\"%lld\"", static_cast<long long>(f.u));
+      *o += buf;
+      return true;
+    case K::kFixed64:
+      snprintf(buf, sizeof buf, "\"%llu\"", static_cast<unsigned long long>(f.u));
+      *o += buf;
+      return true;
+    case K::kDouble: {
+      double d;
+      std::memcpy(&d, &f.u, 8);
+      json_double(o, d);
+      return true;
+    }
+    case K::kBool:
+      *o += f.u ? "true" : "false";
+      return true;
+  }
+  return false;
+}
+
+bool json_message(std::string *o, const Msg &m, const uint8_t *p, size_t n) {
+  o->push_back('{');
+  bool first = true;
+  for (size_t i = 0; i < m.n; i++) {
+    const Fd &fd = m.fields[i];
+    Reader r(p, n);
+    Field f, last;
+    bool found = false;
+    size_t count = 0;
+    while (r.next(&f)) {
+      if (f.num != fd.num) continue;
+      if (fd.repeated) {
+        if (count == 0) {
+          if (!first) o->push_back(',');
+          first = false;
+          o->push_back('"');
+          *o += fd.name;
+          *o += "\":[";
+        } else {
+          o->push_back(',');
+        }
+        if (!json_scalar(o, fd, f)) return false;
+        count++;
+      } else {
+        last = f;  // proto semantics: the last occurrence wins
+        found = true;
+      }
+    }
+    if (r.bad) return false;
+    if (count) o->push_back(']');
+    if (found) {
+      if (!first) o->push_back(',');
+      first = false;
+      o->push_back('"');
+      *o += fd.name;
+      *o += "\":";
+      if (!json_scalar(o, fd, last)) return false;
+    }
+  }
+  o->push_back('}');
+  return true;
+}
+
+// ---- console ----
+// An AnyValue as compact text: strings quoted (bare when raw_string, for a body), maps as
+// {k=v, ...}, arrays as [a, b], bytes as base64.
+void console_value(std::string *o, const uint8_t *p, size_t n, bool raw_string) {
+  Reader r(p, n);
+  Field f;
+  bool any = false;
+  while (r.next(&f)) {
+    any = true;
+    switch (f.num) {
+      case 1:
+        if (raw_string)
+          o->append(reinterpret_cast<const char *>(f.data), f.len);
+        else
+          json_string(o, f.data, f.len);
+        break;
+      case 2:
+        *o += f.u ? "true" : "false";
+        break;
+      case 3:
+        *o += std::to_string(static_cast<int64_t>(f.u));
+        break;
+      case 4: {
+        double d;
+        std::memcpy(&d, &f.u, 8);
+        json_double(o, d);
+        break;
+      }
+      case 5:
+      case 6: {
+        bool map = f.num == 6;
+        *o += map ? "{" : "[";
+        Reader items(f.data, f.len);
+        Field it;
+        bool first = true;
+        while (items.next(&it)) {
+          if (it.num != 1) continue;
+          if (!first) *o += ", ";
+          first = false;
+          if (!map) {
+            console_value(o, it.data, it.len, false);
+            continue;
+          }
+          Reader kv(it.data, it.len);
+          Field k;
+          while (kv.next(&k)) {
+            if (k.num == 1) o->append(reinterpret_cast<const char *>(k.data), k.len).push_back('=');
+            if (k.num == 2) console_value(o, k.data, k.len, false);
+          }
+        }
+        *o += map ? "}" : "]";
+        break;
+      }
+      case 7:
+        json_base64(o, f.data, f.len);
+        break;
+    }
+  }
+  if (!any) *o += "null";
+}
+
+void console_time(std::string *o, uint64_t ns) {
+  time_t secs = static_cast<time_t>(ns / 1000000000u);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09uZ", tm.tm_year + 1900, tm.tm_mon + 1,
+           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<unsigned>(ns % 1000000000u));
+  *o += buf;
+}
+
+const char *severity_word(uint64_t n) {
+  static const char *kWords[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"};
+  if (n == 0 || n > 24) return "UNSPECIFIED";
+  return kWords[(n - 1) / 4];
+}
+
+void console_log_record(std::string *o, const uint8_t *p, size_t n, const std::string &scope) {
+  Reader r(p, n);
+  Field f;
+  uint64_t t = 0, obs = 0, sev = 0;
+  const uint8_t *sev_text = nullptr, *tid = nullptr, *sid = nullptr, *body = nullptr;
+  size_t sev_len = 0, body_len = 0;
+  std::string attrs, event;
+  bool has_body = false;
+  while (r.next(&f)) {
+    switch (f.num) {
+      case 1:
+        t = f.u;
+        break;
+      case 11:
+        obs = f.u;
+        break;
+      case 2:
+        sev = f.u;
+        break;
+      case 3:
+        sev_text = f.data;
+        sev_len = f.len;
+        break;
+      case 5:
+        body = f.data;
+        body_len = f.len;
+        has_body = true;
+        break;
+      case 6: {
+        Reader kv(f.data, f.len);
+        Field k;
+        std::string key, val;
+        while (kv.next(&k)) {
+          if (k.num == 1) key.assign(reinterpret_cast<const char *>(k.data), k.len);
+          if (k.num == 2) {
+            val.clear();
+            console_value(&val, k.data, k.len, false);
+          }
+        }
+        attrs += attrs.empty() ? " {" : ", ";
+        attrs += key + "=" + val;
+        break;
+      }
+      case 9:
+        if (f.len == 16) tid = f.data;
+        break;
+      case 10:
+        if (f.len == 8) sid = f.data;
+        break;
+      case 12:
+        event.assign(reinterpret_cast<const char *>(f.data), f.len);
+        break;
+    }
+  }
+  console_time(o, t ? t : obs);
+  o->push_back(' ');
+  if (sev_len)
+    o->append(reinterpret_cast<const char *>(sev_text), sev_len);
+  else
+    *o += severity_word(sev);
+  *o += " [" + scope + "]";
+  if (!event.empty()) *o += " event=" + event;
+  o->push_back(' ');
+  if (has_body) console_value(o, body, body_len, true);
+  if (!attrs.empty()) *o += attrs + "}";
+  if (tid) {
+    *o += " trace_id=";
+    hex(o, tid, 16);
+  }
+  if (sid) {
+    *o += " span_id=";
+    hex(o, sid, 8);
+  }
+  o->push_back('\n');
+}
+
+}  // namespace
+
+bool request_to_json(Signal signal, const uint8_t *p, size_t n, std::string *out) {
+  const Msg *m = request_schema(signal);
+  return m && json_message(out, *m, p, n);
+}
+
+bool request_to_console(Signal signal, const uint8_t *p, size_t n, std::string *out) {
+  if (signal != Signal::kLogs) return false;
+  Reader req(p, n);
+  Field rl;
+  while (req.next(&rl)) {
+    if (rl.num != 1) continue;
+    Reader res(rl.data, rl.len);
+    Field sl;
+    while (res.next(&sl)) {
+      if (sl.num != 2) continue;
+      Reader scope_logs(sl.data, sl.len);
+      Field x;
+      std::string scope;
+      // The scope comes first in our framing, but do not rely on it.
+      while (scope_logs.next(&x)) {
+        if (x.num != 1) continue;
+        Reader sc(x.data, x.len);
+        Field nm;
+        while (sc.next(&nm))
+          if (nm.num == 1) scope.assign(reinterpret_cast<const char *>(nm.data), nm.len);
+      }
+      Reader recs(sl.data, sl.len);
+      while (recs.next(&x))
+        if (x.num == 2) console_log_record(out, x.data, x.len, scope);
+      if (recs.bad) return false;
+    }
+    if (res.bad) return false;
+  }
+  return !req.bad;
+}
+
+}  // namespace otb
