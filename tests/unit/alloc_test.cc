@@ -1,0 +1,45 @@
+// Hot-path rule 2 (DESIGN.md §2): no heap allocation per record in steady state.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "../support/alloc_count.h"
+#include "test_helpers.h"
+
+using namespace otbtest;
+
+TEST(Alloc, EmitAllocatesNothingInSteadyState) {
+  ASSERT_EQ(otb_alloc_count_active(), 1) << "the counting allocator is not active";
+  Sink sink;
+  otb::Engine *e = make_engine(&sink, {{"OTEL_BLRP_MAX_QUEUE_SIZE", "4096"},
+                                       {"OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "256"},
+                                       {"OTEL_BLRP_SCHEDULE_DELAY", "5"}});
+  ASSERT_NE(e, nullptr);
+  otb::Scope *scope;
+  ASSERT_EQ(e->scope_get(S("alloc"), S(""), S(""), nullptr, 0, &scope), OTEL_OK);
+  otel_value arr_items[2] = {otel_value_int(1), otel_value_str(S("two"))};
+  otel_value arr;
+  arr.type = OTEL_VALUE_ARRAY;
+  arr.u.array = {arr_items, 2};
+  otel_attr attrs[5] = {{S("http.method"), otel_value_str(S("GET"))}, {S("http.status_code"), otel_value_int(200)},
+                        {S("user.id"), otel_value_str(S("u-12345"))}, {S("latency_ms"), otel_value_double(12.5)},
+                        {S("list"), arr}};
+  otel_value body = otel_value_str(S("a log message that is long enough to be realistic, with some words"));
+  otel_span_context ctx = {{1, 2, 3}, {4, 5}, 1, 0, {}};
+  otb::LogRecordArgs a{0, 0, 9, S("INFO"), &body, attrs, 5, S(""), &ctx};
+  auto burst = [&](int n) {
+    for (int i = 0; i < n; i++) ASSERT_EQ(e->emit_log(scope, a), OTEL_OK);
+    ASSERT_EQ(e->flush(10000), OTEL_OK);
+  };
+  burst(3000);  // warm-up: thread-local buffer, ring and worker buffers reach their size
+  uint64_t allocs = 0;
+  for (int round = 0; round < 5; round++) {
+    uint64_t before = otb_thread_allocs();
+    for (int i = 0; i < 2000; i++) ASSERT_EQ(e->emit_log(scope, a), OTEL_OK);
+    allocs += otb_thread_allocs() - before;
+    ASSERT_EQ(e->flush(10000), OTEL_OK);
+  }
+  EXPECT_EQ(allocs, 0u) << "allocations on the emitting thread for 10000 records";
+  EXPECT_EQ(sink.total_items(), 13000u);
+  otb::Engine::destroy(e);
+}
