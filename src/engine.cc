@@ -1,6 +1,7 @@
 #include "engine.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -158,9 +159,13 @@ void Engine::make_exporters(std::string *err) {
 bool Engine::destroy(Engine *e) {
   if (!e->is_shut_down()) e->shutdown(e->settings_.logs.export_timeout_ms);
   {
-    std::lock_guard<std::mutex> lk(e->wmu_);
-    if (e->worker_stuck_) {
-      diag(OTEL_DIAG_WARN, "engine not freed: its exporter did not return before shutdown ended");
+    // A worker left behind by a timed-out shutdown had its exporter cancelled; give it the
+    // export timeout to return before the memory it uses goes away.
+    std::unique_lock<std::mutex> lk(e->wmu_);
+    if (e->worker_stuck_ &&
+        !wait_until_mono(e->done_cv_, lk, deadline_after(e->settings_.logs.export_timeout_ms),
+                         [&] { return e->worker_exited_; })) {
+      diag(OTEL_DIAG_WARN, "engine not freed: its exporter did not return after cancel");
       return false;
     }
   }
@@ -265,12 +270,19 @@ bool Engine::ensure_worker() {
     exporters_stale_ = false;
   }
   stop_ = worker_exited_ = wake_ = false;
+  // The worker blocks every signal (it inherits the mask at creation): the host's handlers run
+  // on its own threads, and a write to a closed pipe fails with EPIPE instead of SIGPIPE.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   try {
     worker_ = new std::thread(&Engine::worker_main, this);
   } catch (...) {
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
     diag(OTEL_DIAG_ERROR, "could not start the export thread; records stay queued");
     return false;
   }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   worker_started_.store(true, std::memory_order_release);
   return true;
 }
