@@ -98,10 +98,16 @@ TEST_F(EngineFixture, FlushAndShutdownHonourTimeoutsWithASinkThatNeverReturns) {
   auto shut_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
   EXPECT_LT(shut_ms, 1500);
   EXPECT_EQ(emit("after"), OTEL_E_SHUTDOWN);
+  // Shutdown cancelled the stuck export: its batch resolves as failed.
+  auto until = Clock::now() + std::chrono::seconds(5);
+  while (stats()[OTEL_STAT_IN_FLIGHT] != 0 && Clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   auto s = stats();
   EXPECT_EQ(s[OTEL_STAT_ACCEPTED], 6u);
+  EXPECT_EQ(s[OTEL_STAT_IN_FLIGHT], 0u);
+  EXPECT_EQ(s[OTEL_STAT_FAILED], 5u) << "the batch the stuck exporter held";
+  EXPECT_EQ(s[OTEL_STAT_EXPORTED], 0u);
   EXPECT_EQ(s[OTEL_STAT_DROPPED_SHUTDOWN], 1u + 1u) << "one left queued at shutdown, one emitted after";
-  EXPECT_EQ(s[OTEL_STAT_IN_FLIGHT], 5u) << "the batch the stuck exporter holds";
 }
 
 TEST_F(EngineFixture, ExactAccountingUnderManyThreads) {

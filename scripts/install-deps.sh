@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs what building and testing otelbridge needs on a fresh Debian 12 machine. Idempotent
+# and quick when everything is already there. Usage: scripts/install-deps.sh [build|test|bench]
+set -euo pipefail
+what=${1:-test}
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+apt_pkgs=(cmake ninja-build g++ gcc pkg-config)
+case "$what" in
+  test) apt_pkgs+=(libgtest-dev googletest) ;;
+  bench) apt_pkgs+=(libgtest-dev) ;;
+esac
+
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: apt-get install ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ "$what" = bench ]; then
+  # The peer in the benchmarks: opentelemetry-cpp 1.19 from bookworm-backports.
+  if ! dpkg-query -W -f='${Status}' opentelemetry-cpp-dev 2>/dev/null | grep -q "install ok installed"; then
+    if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+      echo "deb http://deb.debian.org/debian bookworm-backports main" |
+        "${sudo_cmd[@]}" tee /etc/apt/sources.list.d/backports.list >/dev/null
+    fi
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq -t bookworm-backports opentelemetry-cpp-dev >/dev/null
+  fi
+fi
+
+if [ "$what" = test ]; then
+  # The oracle for wire fidelity (official opentelemetry-proto) and the test runner.
+  if ! python3 -c "import pytest, google.protobuf, opentelemetry.proto" 2>/dev/null ||
+     ! python3 - "$root/tests/python/requirements.txt" <<'PY' 2>/dev/null
+import sys, importlib.metadata as md
+for line in open(sys.argv[1]):
+    line = line.split('#')[0].strip()
+    if '==' in line:
+        name, ver = line.split('==')
+        if md.version(name) != ver: sys.exit(1)
+PY
+  then
+    echo "install-deps: pip install -r tests/python/requirements.txt"
+    python3 -m pip install -q --disable-pip-version-check -r "$root/tests/python/requirements.txt"
+  fi
+fi
