@@ -99,7 +99,7 @@ int32_t put_any_value(Buf &b, uint32_t field, const otel_value &v, size_t value_
       put_varint(b, sc.out_len);
       if (!b.reserve(sc.out_len)) return OTEL_OK;
       if (sc.valid) {
-        std::memcpy(b.tail(), v.u.str.ptr, sc.in_len);
+        if (sc.in_len) std::memcpy(b.tail(), v.u.str.ptr, sc.in_len);  // ptr may be NULL when empty
         b.advance(sc.in_len);
       } else {
         b.advance(utf8_repair(v.u.str.ptr, sc.in_len, reinterpret_cast<char *>(b.tail())));

@@ -15,7 +15,9 @@ EMITTER = BUILD / "tests" / "fork_emitter"
 
 def _records(path):
     out = []
-    for line in Path(path).read_text().splitlines():
+    for line in Path(path).read_text().split("\n"):
+        if not line:
+            continue
         req = json.loads(line)
         for rl in req["resourceLogs"]:
             pid = next(int(a["value"]["intValue"]) for a in rl["resource"]["attributes"] if a["key"] == "process.pid")

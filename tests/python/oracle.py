@@ -1,0 +1,303 @@
+"""Decoding and comparison helpers built on the official opentelemetry-proto package.
+
+- read_frames / decode_proto_file: the OTELBRIDGE_FILE_FORMAT=proto file (4-byte big-endian length
+  + one serialized ExportLogsServiceRequest per frame).
+- json_line_to_request: one OTLP/JSON line -> ExportLogsServiceRequest via google.protobuf's
+  json_format, after turning traceId/spanId hex into base64 (OTLP/JSON's one deviation from
+  proto3 JSON).
+- wire_lint: a raw protobuf walk that catches what a decoder silently forgives (unknown field
+  numbers, wrong wire types, a singular field or oneof written twice, bad UTF-8 in a string).
+- diff_messages: a field-by-field comparison that names the path of every difference, keeps
+  presence (HasField / oneof) and compares doubles bit for bit (any NaN equals any NaN).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import struct
+
+from google.protobuf import descriptor as _d
+from google.protobuf import json_format, text_format
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1 import common_pb2
+
+# ---- proto file frames ------------------------------------------------------------------------
+
+
+class FrameError(AssertionError):
+    pass
+
+
+def read_frames(data: bytes) -> list[bytes]:
+    frames = []
+    i = 0
+    while i < len(data):
+        if len(data) - i < 4:
+            raise FrameError(f"file ends with {len(data) - i} stray byte(s) at offset {i}, "
+                             "not a 4-byte length prefix")
+        n = int.from_bytes(data[i:i + 4], "big")
+        i += 4
+        if len(data) - i < n:
+            raise FrameError(f"frame at offset {i - 4} declares {n} bytes, only {len(data) - i} follow")
+        frames.append(data[i:i + n])
+        i += n
+    return frames
+
+
+def decode_frame(frame: bytes) -> ExportLogsServiceRequest:
+    return ExportLogsServiceRequest.FromString(frame)
+
+
+# ---- OTLP/JSON --------------------------------------------------------------------------------
+
+
+def _reject_constant(name):
+    raise ValueError(f"bare {name} is not JSON (OTLP/JSON writes \"NaN\"/\"Infinity\" as strings)")
+
+
+def _parse_int(text: str):
+    # json.loads turns "-0" into int 0 and loses the sign of a double written as -0.
+    if text == "-0":
+        return -0.0
+    return int(text)
+
+
+def load_json_line(line: str) -> dict:
+    """Strict JSON (no bare NaN/Infinity), keeping -0."""
+    return json.loads(line, parse_constant=_reject_constant, parse_int=_parse_int)
+
+
+def hex_ids_to_base64(doc: dict) -> dict:
+    for rl in doc.get("resourceLogs", []) or []:
+        for sl in rl.get("scopeLogs", []) or []:
+            for rec in sl.get("logRecords", []) or []:
+                for k in ("traceId", "spanId"):
+                    if k in rec and isinstance(rec[k], str):
+                        rec[k] = base64.b64encode(bytes.fromhex(rec[k])).decode("ascii")
+    return doc
+
+
+def json_line_to_request(line: str) -> ExportLogsServiceRequest:
+    doc = hex_ids_to_base64(load_json_line(line))
+    return json_format.ParseDict(doc, ExportLogsServiceRequest(), ignore_unknown_fields=False)
+
+
+def iter_json(node, path="$"):
+    """Yields (path, key, value) for every key of every JSON object in the tree."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield path, k, v
+            yield from iter_json(v, f"{path}.{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from iter_json(v, f"{path}[{i}]")
+
+
+# ---- flattening -------------------------------------------------------------------------------
+
+
+def flatten(requests) -> list[tuple]:
+    """[(request_index, resource_logs, scope_logs, log_record)] in wire order."""
+    out = []
+    for ri, req in enumerate(requests):
+        for rl in req.resource_logs:
+            for sl in rl.scope_logs:
+                for rec in sl.log_records:
+                    out.append((ri, rl, sl, rec))
+    return out
+
+
+# ---- raw wire lint ----------------------------------------------------------------------------
+
+_FD = _d.FieldDescriptor
+_WIRE_TYPE = {
+    _FD.TYPE_DOUBLE: 1, _FD.TYPE_FIXED64: 1, _FD.TYPE_SFIXED64: 1,
+    _FD.TYPE_FLOAT: 5, _FD.TYPE_FIXED32: 5, _FD.TYPE_SFIXED32: 5,
+    _FD.TYPE_INT32: 0, _FD.TYPE_INT64: 0, _FD.TYPE_UINT32: 0, _FD.TYPE_UINT64: 0,
+    _FD.TYPE_SINT32: 0, _FD.TYPE_SINT64: 0, _FD.TYPE_BOOL: 0, _FD.TYPE_ENUM: 0,
+    _FD.TYPE_STRING: 2, _FD.TYPE_BYTES: 2, _FD.TYPE_MESSAGE: 2,
+}
+
+
+def is_repeated(f) -> bool:
+    r = getattr(f, "is_repeated", None)
+    if r is not None:
+        return bool(r)
+    return f.label == _FD.LABEL_REPEATED
+
+
+def _varint(buf: bytes, i: int) -> tuple[int, int]:
+    shift = 0
+    result = 0
+    while True:
+        if i >= len(buf):
+            raise ValueError("truncated varint")
+        b = buf[i]
+        i += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, i
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint longer than 10 bytes")
+
+
+def wire_lint(buf: bytes, desc=ExportLogsServiceRequest.DESCRIPTOR, path: str = "") -> list[str]:
+    issues: list[str] = []
+    _lint(buf, desc, path or desc.name, issues)
+    return issues
+
+
+def _lint(buf: bytes, desc, path: str, issues: list[str]) -> None:
+    i = 0
+    seen: set[int] = set()
+    oneofs: dict[str, str] = {}
+    while i < len(buf):
+        try:
+            key, i = _varint(buf, i)
+            fn, wt = key >> 3, key & 7
+            payload = None
+            if wt == 0:
+                _, i = _varint(buf, i)
+            elif wt == 1:
+                i += 8
+            elif wt == 2:
+                n, i = _varint(buf, i)
+                payload = buf[i:i + n]
+                i += n
+            elif wt == 5:
+                i += 4
+            else:
+                issues.append(f"{path}: field {fn} has invalid wire type {wt}")
+                return
+            if i > len(buf):
+                issues.append(f"{path}: field {fn} runs past the end of its message")
+                return
+        except ValueError as e:
+            issues.append(f"{path}: {e}")
+            return
+        f = desc.fields_by_number.get(fn)
+        if f is None:
+            issues.append(f"{path}: unknown field number {fn} (wire type {wt}) in {desc.full_name}")
+            continue
+        fpath = f"{path}.{f.name}"
+        want = _WIRE_TYPE[f.type]
+        packed_ok = is_repeated(f) and want in (0, 1, 5) and wt == 2
+        if wt != want and not packed_ok:
+            issues.append(f"{fpath}: wire type {wt}, the schema needs {want}")
+            continue
+        if not is_repeated(f):
+            if fn in seen:
+                issues.append(f"{fpath}: singular field written more than once")
+            seen.add(fn)
+        if f.containing_oneof is not None:
+            o = f.containing_oneof.name
+            if o in oneofs:
+                issues.append(f"{fpath}: oneof '{o}' already set by '{oneofs[o]}' in the same message")
+            oneofs[o] = f.name
+        if f.type == _FD.TYPE_STRING:
+            try:
+                payload.decode("utf-8", "strict")
+            except UnicodeDecodeError as e:
+                issues.append(f"{fpath}: invalid UTF-8 in a string field: {payload[:64]!r} ({e})")
+        elif f.type == _FD.TYPE_MESSAGE:
+            _lint(payload, f.message_type, fpath, issues)
+
+
+# ---- field-by-field diff ----------------------------------------------------------------------
+
+
+def _double_eq(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return struct.pack("<d", a) == struct.pack("<d", b)
+
+
+def _scalar_eq(f, a, b) -> bool:
+    if f.type in (_FD.TYPE_DOUBLE, _FD.TYPE_FLOAT):
+        return _double_eq(a, b)
+    return a == b and type(a) is type(b)
+
+
+def _short(x, limit=200) -> str:
+    if _is_msg(x):
+        s = "{" + text_format.MessageToString(x, as_one_line=True, as_utf8=True) + "}"
+    elif isinstance(x, list):
+        s = "[" + ", ".join(_short(i, limit) for i in x) + "]"
+    else:
+        s = repr(x)
+    return s if len(s) <= limit else s[:limit] + f"...({len(s)} chars)"
+
+
+def _is_msg(x) -> bool:
+    return hasattr(x, "DESCRIPTOR") and hasattr(x, "ListFields")
+
+
+def diff_messages(got, exp, path: str = "") -> list[str]:
+    """Every difference between two messages of one type, by path. Empty list = equal."""
+    out: list[str] = []
+    _diff(got, exp, path or exp.DESCRIPTOR.name, out)
+    return out
+
+
+def _elem_path(path: str, name: str, i: int, elem) -> str:
+    if isinstance(elem, common_pb2.KeyValue):
+        return f"{path}.{name}[{i}:{elem.key!r}]"
+    return f"{path}.{name}[{i}]"
+
+
+def _diff(got, exp, path: str, out: list[str]) -> None:
+    for f in exp.DESCRIPTOR.fields:
+        name = f.name
+        fpath = f"{path}.{name}"
+        g = getattr(got, name)
+        e = getattr(exp, name)
+        if is_repeated(f):
+            if len(g) != len(e):
+                if f.message_type is common_pb2.KeyValue.DESCRIPTOR:
+                    out.append(f"{fpath}: expected {len(e)} entries with keys {[kv.key for kv in e]}, "
+                               f"got {len(g)} with keys {[kv.key for kv in g]}")
+                else:
+                    out.append(f"{fpath}: expected {len(e)} entries, got {len(g)}: "
+                               f"expected {_short(list(e))}, got {_short(list(g))}")
+                continue
+            for i, (gi, ei) in enumerate(zip(g, e)):
+                if f.type == _FD.TYPE_MESSAGE:
+                    _diff(gi, ei, _elem_path(path, name, i, ei), out)
+                elif not _scalar_eq(f, gi, ei):
+                    out.append(f"{fpath}[{i}]: expected {ei!r}, got {gi!r}")
+            continue
+        if f.has_presence:
+            gh, eh = got.HasField(name), exp.HasField(name)
+            if gh != eh:
+                out.append(f"{fpath}: expected {'present' if eh else 'absent'}"
+                           f"{' = ' + _short(e) if eh else ''}, got {'present' if gh else 'absent'}"
+                           f"{' = ' + _short(g) if gh else ''}")
+                continue
+            if not gh:
+                continue
+        if f.type == _FD.TYPE_MESSAGE:
+            _diff(g, e, fpath, out)
+        elif not _scalar_eq(f, g, e):
+            out.append(f"{fpath}: expected {e!r}, got {g!r}")
+    # Fields set on `got` but not in exp are caught above: every field of the type is visited.
+
+
+def has_unknown_fields(msg, path: str = "") -> list[str]:
+    """Paths of messages that carry unknown fields after decoding."""
+    from google.protobuf import unknown_fields
+    out = []
+    path = path or msg.DESCRIPTOR.name
+    if len(unknown_fields.UnknownFieldSet(msg)):
+        out.append(path)
+    for f, v in msg.ListFields():
+        if f.type != _FD.TYPE_MESSAGE:
+            continue
+        if is_repeated(f):
+            for i, item in enumerate(v):
+                out.extend(has_unknown_fields(item, f"{path}.{f.name}[{i}]"))
+        else:
+            out.extend(has_unknown_fields(v, f"{path}.{f.name}"))
+    return out

@@ -1,0 +1,542 @@
+"""otb: a minimal ctypes wrapper over libotelbridge's C ABI, for tests.
+
+The contract is include/otelbridge/otelbridge.h; the structures below mirror it field for field.
+Nothing here is a product binding: it exists to drive the library from pytest with exact control
+over every byte and pointer handed to it (including deliberately invalid ones).
+
+Library location: $OTELBRIDGE_LIBRARY (a path to libotelbridge.so), else
+<repo>/build/src/libotelbridge.so.
+
+Python values map to otel_value as follows (Arena.value):
+    str -> STRING (UTF-8)          bytes/bytearray -> BYTES        bool -> BOOL
+    int -> INT (must fit int64)    float -> DOUBLE                 list/tuple -> ARRAY
+    dict / Map -> MAP              Str(raw) -> STRING with raw bytes (may be invalid UTF-8)
+    EMPTY -> OTEL_VALUE_EMPTY      RawValue(...) -> any type tag / pointer / length, unchecked
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from ctypes import (
+    POINTER,
+    Structure,
+    Union,
+    byref,
+    c_char_p,
+    c_double,
+    c_int32,
+    c_int64,
+    c_size_t,
+    c_uint8,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+from pathlib import Path
+
+# ---- status codes (header: "Status codes") ----------------------------------------------------
+OTEL_OK = 0
+OTEL_E_INVALID_ARG = -1
+OTEL_E_UNKNOWN_KEY = -2
+OTEL_E_INVALID_CONFIG = -3
+OTEL_E_NO_MEMORY = -4
+OTEL_E_QUEUE_FULL = -5
+OTEL_E_TOO_LARGE = -6
+OTEL_E_SHUTDOWN = -7
+OTEL_E_TIMEOUT = -8
+OTEL_E_NOT_INITIALIZED = -9
+OTEL_E_ALREADY_INITIALIZED = -10
+OTEL_E_INTERNAL = -11
+OTEL_E_UNSUPPORTED = -12
+OTEL_E_INVALID_HANDLE = -13
+
+STATUS_NAMES = {v: k for k, v in dict(globals()).items() if k.startswith("OTEL_E_") or k == "OTEL_OK"}
+
+# ---- value types ------------------------------------------------------------------------------
+OTEL_VALUE_EMPTY = 0
+OTEL_VALUE_STRING = 1
+OTEL_VALUE_BOOL = 2
+OTEL_VALUE_INT = 3
+OTEL_VALUE_DOUBLE = 4
+OTEL_VALUE_BYTES = 5
+OTEL_VALUE_ARRAY = 6
+OTEL_VALUE_MAP = 7
+OTEL_MAX_VALUE_DEPTH = 16
+
+# ---- signals and statistics -------------------------------------------------------------------
+OTEL_SIGNAL_LOGS = 0
+OTEL_SIGNAL_TRACES = 1
+OTEL_SIGNAL_METRICS = 2
+
+OTEL_STAT_QUEUED = 0
+OTEL_STAT_QUEUED_BYTES = 1
+OTEL_STAT_QUEUE_CAPACITY = 2
+OTEL_STAT_QUEUE_CAPACITY_BYTES = 3
+OTEL_STAT_ACCEPTED = 4
+OTEL_STAT_EXPORTED = 5
+OTEL_STAT_DROPPED_QUEUE_FULL = 6
+OTEL_STAT_DROPPED_OLDEST = 7
+OTEL_STAT_DROPPED_TOO_LARGE = 8
+OTEL_STAT_DROPPED_SHUTDOWN = 9
+OTEL_STAT_FAILED = 10
+OTEL_STAT_REJECTED = 11
+OTEL_STAT_INVALID = 12
+OTEL_STAT_EXPORT_BATCHES = 13
+OTEL_STAT_IN_FLIGHT = 14
+OTEL_STAT_COUNT = 15
+
+STAT_NAMES = [
+    "queued", "queued_bytes", "queue_capacity", "queue_capacity_bytes", "accepted", "exported",
+    "dropped_queue_full", "dropped_oldest", "dropped_too_large", "dropped_shutdown", "failed",
+    "rejected", "invalid", "export_batches", "in_flight",
+]
+assert len(STAT_NAMES) == OTEL_STAT_COUNT
+
+OTEL_SEVERITY_MAX = 24
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+UINT64_MAX = 2**64 - 1
+
+
+def status_name(code: int) -> str:
+    return STATUS_NAMES.get(code, f"<unknown status {code}>")
+
+
+# ---- frozen value types -----------------------------------------------------------------------
+class OtelStr(Structure):
+    _fields_ = [("ptr", c_void_p), ("len", c_size_t)]
+
+
+class OtelValue(Structure):
+    pass
+
+
+class OtelAttr(Structure):
+    pass
+
+
+class OtelValueArray(Structure):
+    _fields_ = [("items", POINTER(OtelValue)), ("len", c_size_t)]
+
+
+class OtelAttrArray(Structure):
+    _fields_ = [("items", POINTER(OtelAttr)), ("len", c_size_t)]
+
+
+class _OtelValueUnion(Union):
+    _fields_ = [
+        ("str", OtelStr),
+        ("bytes", OtelStr),
+        ("boolean", c_int32),
+        ("i64", c_int64),
+        ("f64", c_double),
+        ("array", OtelValueArray),
+        ("map", OtelAttrArray),
+    ]
+
+
+OtelValue._fields_ = [("type", c_int32), ("reserved_", c_int32), ("u", _OtelValueUnion)]
+OtelAttr._fields_ = [("key", OtelStr), ("value", OtelValue)]
+
+
+class OtelSpanContext(Structure):
+    _fields_ = [
+        ("trace_id", c_uint8 * 16),
+        ("span_id", c_uint8 * 8),
+        ("trace_flags", c_uint8),
+        ("is_remote", c_uint8),
+        ("reserved_", c_uint8 * 6),
+    ]
+
+
+# The header's layout guards (LP64): these sizes are frozen.
+FROZEN_SIZES = {OtelStr: 16, OtelValue: 24, OtelAttr: 40, OtelSpanContext: 32}
+if ctypes.sizeof(c_void_p) == 8:
+    for _t, _size in FROZEN_SIZES.items():
+        if ctypes.sizeof(_t) != _size:
+            raise ImportError(
+                f"otb: sizeof({_t.__name__}) is {ctypes.sizeof(_t)}, the header freezes it at {_size}"
+            )
+    # Offsets the header implies: the union starts at 8 in otel_value; the value at 16 in otel_attr.
+    if OtelValue.u.offset != 8 or OtelAttr.value.offset != 16 or OtelSpanContext.trace_flags.offset != 24:
+        raise ImportError("otb: struct field offsets differ from otelbridge.h")
+
+
+# ---- Python-side value markers ----------------------------------------------------------------
+class _Empty:
+    def __repr__(self):
+        return "EMPTY"
+
+
+EMPTY = _Empty()  # OTEL_VALUE_EMPTY
+
+
+class _NoBody:
+    def __repr__(self):
+        return "NO_BODY"
+
+
+NO_BODY = _NoBody()  # body pointer NULL
+
+
+class Str:
+    """A STRING value (or key / view) given as raw bytes, which need not be valid UTF-8."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes):
+        self.raw = bytes(raw)
+
+    def __repr__(self):
+        return f"Str({self.raw!r})"
+
+
+class RawStr:
+    """An otel_str view with an explicit pointer (None = NULL, or bytes to point at) and length."""
+
+    __slots__ = ("data", "length")
+
+    def __init__(self, data: bytes | None, length: int):
+        self.data = data
+        self.length = length
+
+    def __repr__(self):
+        return f"RawStr({self.data!r}, {self.length})"
+
+
+class RawValue:
+    """An otel_value with an arbitrary type tag. ptr/length fill the union's {ptr, len} pair
+    (str/bytes/array/map share that layout); boolean fills u.boolean. Nothing is checked."""
+
+    __slots__ = ("type", "ptr", "length", "boolean")
+
+    def __init__(self, type: int, ptr=None, length: int = 0, boolean: int | None = None):
+        self.type = type
+        self.ptr = ptr
+        self.length = length
+        self.boolean = boolean
+
+    def __repr__(self):
+        return f"RawValue(type={self.type}, ptr={self.ptr!r}, length={self.length}, boolean={self.boolean})"
+
+
+class Map:
+    """An ordered MAP value given as (key, value) pairs (duplicates allowed)."""
+
+    __slots__ = ("pairs",)
+
+    def __init__(self, pairs):
+        self.pairs = list(pairs.items()) if isinstance(pairs, dict) else list(pairs)
+
+    def __repr__(self):
+        return f"Map({self.pairs!r})"
+
+
+class RawAttrs:
+    """An (attrs pointer, n_attrs) pair given explicitly, e.g. RawAttrs(None, 3)."""
+
+    __slots__ = ("ptr", "n")
+
+    def __init__(self, ptr, n: int):
+        self.ptr = ptr
+        self.n = n
+
+
+def nested_array(depth: int, leaf=1):
+    """`depth` levels of ARRAY around `leaf` (depth 1 = [leaf])."""
+    v = leaf
+    for _ in range(depth):
+        v = [v]
+    return v
+
+
+def nested_map(depth: int, leaf=1):
+    """`depth` levels of MAP around `leaf` (depth 1 = {"d1": leaf})."""
+    v = leaf
+    for i in range(depth, 0, -1):
+        v = Map([(f"d{i}", v)])
+    return v
+
+
+class Arena:
+    """Builds C structures from Python objects and keeps every buffer alive while it exists.
+    Keep the Arena referenced until the C call that uses its structures has returned."""
+
+    def __init__(self):
+        self._keep: list = []
+
+    def _buffer(self, raw: bytes) -> int:
+        buf = ctypes.create_string_buffer(raw, max(len(raw), 1))
+        self._keep.append(buf)
+        return ctypes.addressof(buf)
+
+    def str(self, s) -> OtelStr:
+        """A view of s: str (UTF-8), bytes, Str, RawStr, or None (= NULL, 0)."""
+        if s is None:
+            return OtelStr(None, 0)
+        if isinstance(s, RawStr):
+            ptr = None if s.data is None else self._buffer(s.data)
+            return OtelStr(ptr, s.length)
+        if isinstance(s, Str):
+            raw = s.raw
+        elif isinstance(s, str):
+            raw = s.encode("utf-8")
+        elif isinstance(s, (bytes, bytearray)):
+            raw = bytes(s)
+        else:
+            raise TypeError(f"cannot make an otel_str from {type(s).__name__}")
+        # Non-NULL pointer even for the empty string (NULL, 0 is tested explicitly via RawStr).
+        return OtelStr(self._buffer(raw), len(raw))
+
+    def fill(self, v: OtelValue, obj) -> None:
+        v.reserved_ = 0
+        if obj is EMPTY:
+            v.type = OTEL_VALUE_EMPTY
+        elif isinstance(obj, RawValue):
+            v.type = obj.type
+            if obj.boolean is not None:
+                v.u.boolean = obj.boolean
+            else:
+                ptr = obj.ptr
+                if isinstance(ptr, (bytes, bytearray)):
+                    ptr = self._buffer(bytes(ptr))
+                v.u.str.ptr = ptr
+                v.u.str.len = obj.length
+        elif isinstance(obj, (str, Str, RawStr)):
+            v.type = OTEL_VALUE_STRING
+            v.u.str = self.str(obj)
+        elif isinstance(obj, (bytes, bytearray)):
+            v.type = OTEL_VALUE_BYTES
+            v.u.bytes = self.str(bytes(obj))
+        elif isinstance(obj, bool):  # before int: bool is an int subclass
+            v.type = OTEL_VALUE_BOOL
+            v.u.boolean = 1 if obj else 0
+        elif isinstance(obj, int):
+            if not INT64_MIN <= obj <= INT64_MAX:
+                raise OverflowError(f"{obj} does not fit an int64")
+            v.type = OTEL_VALUE_INT
+            v.u.i64 = obj
+        elif isinstance(obj, float):
+            v.type = OTEL_VALUE_DOUBLE
+            v.u.f64 = obj
+        elif isinstance(obj, (list, tuple)):
+            v.type = OTEL_VALUE_ARRAY
+            n = len(obj)
+            if n:
+                arr = (OtelValue * n)()
+                self._keep.append(arr)
+                for i, item in enumerate(obj):
+                    self.fill(arr[i], item)
+                v.u.array.items = ctypes.cast(arr, POINTER(OtelValue))
+            else:
+                v.u.array.items = None
+            v.u.array.len = n
+        elif isinstance(obj, (dict, Map)):
+            v.type = OTEL_VALUE_MAP
+            ptr, n = self.attrs(obj.pairs if isinstance(obj, Map) else obj)
+            v.u.map.items = ptr
+            v.u.map.len = n
+        else:
+            raise TypeError(f"cannot make an otel_value from {type(obj).__name__}")
+
+    def value(self, obj) -> OtelValue:
+        v = OtelValue()
+        self._keep.append(v)
+        self.fill(v, obj)
+        return v
+
+    def attrs(self, attrs):
+        """(POINTER(OtelAttr) or None, n) from a dict, a list of (key, value) pairs, a Map,
+        a RawAttrs, or None."""
+        if attrs is None:
+            return None, 0
+        if isinstance(attrs, RawAttrs):
+            return attrs.ptr, attrs.n
+        pairs = attrs.pairs if isinstance(attrs, Map) else (
+            list(attrs.items()) if isinstance(attrs, dict) else list(attrs))
+        n = len(pairs)
+        if n == 0:
+            return None, 0
+        arr = (OtelAttr * n)()
+        self._keep.append(arr)
+        for i, (k, val) in enumerate(pairs):
+            arr[i].key = self.str(k)
+            self.fill(arr[i].value, val)
+        return ctypes.cast(arr, POINTER(OtelAttr)), n
+
+    def span_context(self, trace_id: bytes, span_id: bytes, trace_flags: int = 0,
+                     is_remote: int = 0) -> OtelSpanContext:
+        if len(trace_id) != 16 or len(span_id) != 8:
+            raise ValueError("trace_id must be 16 bytes and span_id 8")
+        ctx = OtelSpanContext()
+        ctx.trace_id[:] = list(trace_id)
+        ctx.span_id[:] = list(span_id)
+        ctx.trace_flags = trace_flags
+        ctx.is_remote = is_remote
+        self._keep.append(ctx)
+        return ctx
+
+
+# ---- library loading --------------------------------------------------------------------------
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_LIBRARY = REPO_ROOT / "build" / "src" / "libotelbridge.so"
+
+
+def library_path() -> Path:
+    env = os.environ.get("OTELBRIDGE_LIBRARY")
+    return Path(env) if env else DEFAULT_LIBRARY
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    P = POINTER
+    sigs = {
+        "otel_version": (c_char_p, []),
+        "otel_status_str": (c_char_p, [c_int32]),
+        "otel_config_new": (c_int32, [P(c_void_p)]),
+        "otel_config_free": (None, [c_void_p]),
+        "otel_config_set": (c_int32, [c_void_p, OtelStr, OtelStr, c_void_p, c_size_t]),
+        "otel_config_add_resource_attrs": (c_int32, [c_void_p, P(OtelAttr), c_size_t, c_void_p, c_size_t]),
+        "otel_config_set_sdk_language": (c_int32, [c_void_p, OtelStr]),
+        "otel_global": (c_void_p, []),
+        "otel_engine_new": (c_int32, [c_void_p, P(c_void_p), c_void_p, c_size_t]),
+        "otel_engine_flush": (c_int32, [c_void_p, c_uint32]),
+        "otel_engine_shutdown": (c_int32, [c_void_p, c_uint32]),
+        "otel_engine_free": (c_int32, [c_void_p]),
+        "otel_engine_stats": (c_int32, [c_void_p, c_int32, P(c_uint64), c_size_t]),
+        "otel_engine_is_disabled": (c_int32, [c_void_p]),
+        "otel_scope_get": (c_int32, [c_void_p, OtelStr, OtelStr, OtelStr, P(OtelAttr), c_size_t, P(c_void_p)]),
+        "otel_log_emit": (c_int32, [c_void_p, c_uint64, c_uint64, c_int32, OtelStr, P(OtelValue),
+                                    P(OtelAttr), c_size_t, OtelStr, P(OtelSpanContext)]),
+    }
+    for name, (restype, argtypes) in sigs.items():
+        fn = getattr(lib, name)  # AttributeError names the missing export
+        fn.restype = restype
+        fn.argtypes = argtypes
+
+
+class ErrBuf:
+    """A caller-owned error buffer (err, err_len)."""
+
+    def __init__(self, size: int = 512):
+        self.size = size
+        self.buf = ctypes.create_string_buffer(size)
+
+    @property
+    def message(self) -> str:
+        return self.buf.value.decode("utf-8", "replace")
+
+
+class Lib:
+    """The loaded library with typed entry points and thin Pythonic helpers."""
+
+    def __init__(self, path: Path | str | None = None):
+        self.path = Path(path) if path else library_path()
+        self.dll = ctypes.CDLL(str(self.path))
+        _declare(self.dll)
+
+    # -- version / status
+    def version(self) -> str:
+        return self.dll.otel_version().decode()
+
+    def status_str(self, code: int) -> str:
+        return self.dll.otel_status_str(code).decode()
+
+    # -- config
+    def config_new(self) -> int:
+        out = c_void_p()
+        st = self.dll.otel_config_new(byref(out))
+        if st != OTEL_OK or not out.value:
+            raise RuntimeError(f"otel_config_new: {status_name(st)}")
+        return out.value
+
+    def config_free(self, cfg) -> None:
+        self.dll.otel_config_free(cfg)
+
+    def config_set(self, cfg, key, value) -> tuple[int, str]:
+        """Returns (status, error message). key/value: anything Arena.str accepts."""
+        a = Arena()
+        err = ErrBuf()
+        st = self.dll.otel_config_set(cfg, a.str(key), a.str(value), err.buf, err.size)
+        return st, err.message
+
+    def config_add_resource_attrs(self, cfg, attrs) -> tuple[int, str]:
+        a = Arena()
+        err = ErrBuf()
+        ptr, n = a.attrs(attrs)
+        st = self.dll.otel_config_add_resource_attrs(cfg, ptr, n, err.buf, err.size)
+        return st, err.message
+
+    def config_set_sdk_language(self, cfg, language) -> int:
+        a = Arena()
+        return self.dll.otel_config_set_sdk_language(cfg, a.str(language))
+
+    # -- engines
+    def engine_new(self, cfg) -> tuple[int, int | None, str]:
+        out = c_void_p()
+        err = ErrBuf()
+        st = self.dll.otel_engine_new(cfg, byref(out), err.buf, err.size)
+        return st, out.value, err.message
+
+    def engine_flush(self, engine, timeout_ms: int) -> int:
+        return self.dll.otel_engine_flush(_handle(engine), timeout_ms)
+
+    def engine_shutdown(self, engine, timeout_ms: int) -> int:
+        return self.dll.otel_engine_shutdown(_handle(engine), timeout_ms)
+
+    def engine_free(self, engine) -> int:
+        return self.dll.otel_engine_free(_handle(engine))
+
+    def engine_stats(self, engine, signal: int = OTEL_SIGNAL_LOGS, n: int = OTEL_STAT_COUNT,
+                     fill: int = 0) -> tuple[int, list[int]]:
+        out = (c_uint64 * n)(*([fill] * n))
+        st = self.dll.otel_engine_stats(_handle(engine), signal, out, n)
+        return st, list(out)
+
+    def engine_is_disabled(self, engine) -> int:
+        return self.dll.otel_engine_is_disabled(_handle(engine))
+
+    # -- scopes and logs
+    def scope_get(self, engine, name, version="", schema_url="", attrs=None) -> tuple[int, int | None]:
+        a = Arena()
+        ptr, n = a.attrs(attrs)
+        out = c_void_p()
+        st = self.dll.otel_scope_get(_handle(engine), a.str(name), a.str(version), a.str(schema_url),
+                                     ptr, n, byref(out))
+        return st, out.value
+
+    def log_emit(self, scope, time_unix_nano: int = 0, observed_unix_nano: int = 0,
+                 severity_number: int = 0, severity_text="", body=NO_BODY, attrs=None,
+                 event_name="", ctx=None) -> int:
+        """scope may be None (NULL) on purpose. ctx: None, an OtelSpanContext, or a dict with
+        trace_id, span_id, trace_flags, is_remote."""
+        a = Arena()
+        body_ptr = None if body is NO_BODY else byref(a.value(body))
+        attrs_ptr, n = a.attrs(attrs)
+        if isinstance(ctx, dict):
+            ctx = a.span_context(**ctx)
+        ctx_ptr = None if ctx is None else byref(ctx)
+        st = self.dll.otel_log_emit(scope, time_unix_nano, observed_unix_nano, severity_number,
+                                    a.str(severity_text), body_ptr, attrs_ptr, n, a.str(event_name),
+                                    ctx_ptr)
+        del a  # kept alive until here, after the call returned
+        return st
+
+
+def _handle(h):
+    # Every engine function treats NULL as "the global engine"; tests never mean that by accident.
+    if not h:
+        raise ValueError("engine handle is NULL (would address the global engine)")
+    return h
+
+
+_LIB: Lib | None = None
+
+
+def load() -> Lib:
+    """The library, loaded once per process."""
+    global _LIB
+    if _LIB is None:
+        _LIB = Lib()
+    return _LIB
