@@ -5,9 +5,9 @@ set -euo pipefail
 what=${1:-test}
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-apt_pkgs=(cmake ninja-build g++ gcc pkg-config)
+apt_pkgs=(cmake ninja-build g++ gcc pkg-config libcurl4-openssl-dev zlib1g-dev libgrpc++-dev)
 case "$what" in
-  test) apt_pkgs+=(libgtest-dev googletest) ;;
+  test) apt_pkgs+=(libgtest-dev googletest openssl) ;;
   bench) apt_pkgs+=(libgtest-dev) ;;
 esac
 

@@ -10,6 +10,7 @@
 #include "encode.h"
 #include "engine.h"
 #include "utf8.h"
+#include "diagnose.h"
 
 using otb::Engine;
 
@@ -83,6 +84,8 @@ OTEL_API const char *otel_status_str(int32_t status) {
       return "not supported by this build";
     case OTEL_E_INVALID_HANDLE:
       return "invalid handle";
+    case OTEL_E_CHECK_FAILED:
+      return "a check failed";
     default:
       return "unknown status";
   }
@@ -261,6 +264,18 @@ OTEL_API int32_t otel_log_emit(otel_scope *scope, uint64_t time_unix_nano,
     otb::LogRecordArgs a{time_unix_nano, observed_unix_nano, severity_number, severity_text, body,
                          attrs, n_attrs, event_name, ctx};
     return e->emit_log(s, a);
+  });
+}
+
+OTEL_API int32_t otel_diagnose(const otel_config *config, char *report, size_t report_len,
+                               size_t *needed) {
+  if (!report && report_len) return OTEL_E_INVALID_ARG;
+  return guard([&] {
+    std::string text;
+    int32_t st = otb::diagnose(config ? &config->c : nullptr, Engine::global(), &text);
+    if (needed) *needed = text.size() + 1;
+    set_err(report, report_len, text);
+    return st;
   });
 }
 

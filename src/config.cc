@@ -39,6 +39,22 @@ const KeyDef kKeys[] = {
     {"OTELBRIDGE_FILE_PATH", Kind::kString, "-", nullptr},
     {"OTELBRIDGE_FILE_FORMAT", Kind::kEnum, "json", "json|proto"},
     {"OTELBRIDGE_EXIT_TIMEOUT", Kind::kMillis, "5000", nullptr},
+// OTLP exporter: the generic keys carry the defaults; a per-signal key, when set, wins.
+#define OTB_OTLP_KEYS(SIG, DEF_PROTO, DEF_TIMEOUT, DEF_COMP, DEF_INSECURE)                     \
+  {"OTEL_EXPORTER_OTLP_" SIG "ENDPOINT", Kind::kString, "", nullptr},                          \
+      {"OTEL_EXPORTER_OTLP_" SIG "PROTOCOL", Kind::kEnum, DEF_PROTO, "grpc|http/protobuf|http/json"}, \
+      {"OTEL_EXPORTER_OTLP_" SIG "HEADERS", Kind::kKvList, "", nullptr},                       \
+      {"OTEL_EXPORTER_OTLP_" SIG "TIMEOUT", Kind::kMillis, DEF_TIMEOUT, nullptr},              \
+      {"OTEL_EXPORTER_OTLP_" SIG "COMPRESSION", Kind::kEnum, DEF_COMP, "none|gzip"},           \
+      {"OTEL_EXPORTER_OTLP_" SIG "CERTIFICATE", Kind::kString, "", nullptr},                   \
+      {"OTEL_EXPORTER_OTLP_" SIG "CLIENT_KEY", Kind::kString, "", nullptr},                    \
+      {"OTEL_EXPORTER_OTLP_" SIG "CLIENT_CERTIFICATE", Kind::kString, "", nullptr},            \
+      {"OTEL_EXPORTER_OTLP_" SIG "INSECURE", Kind::kBool, DEF_INSECURE, nullptr}
+    OTB_OTLP_KEYS("", "http/protobuf", "10000", "none", "false"),
+    OTB_OTLP_KEYS("LOGS_", "", "", "", ""),
+    OTB_OTLP_KEYS("TRACES_", "", "", "", ""),
+    OTB_OTLP_KEYS("METRICS_", "", "", "", ""),
+#undef OTB_OTLP_KEYS
 };
 
 const KeyDef *find_key(const std::string &k) {
@@ -293,6 +309,8 @@ Settings resolve_settings(const CodeConfig *code, std::vector<Resolved> *all) {
   s.file_path = v["OTELBRIDGE_FILE_PATH"].empty() ? "-" : v["OTELBRIDGE_FILE_PATH"];
   s.file_format = v["OTELBRIDGE_FILE_FORMAT"] == "proto" ? FileFormat::kProto : FileFormat::kJson;
   s.exit_timeout_ms = clamp32(num("OTELBRIDGE_EXIT_TIMEOUT", 5000));
+  s.values = std::move(v);
+  s.resolved = resolved;
   if (all) *all = std::move(resolved);
   return s;
 }

@@ -18,6 +18,12 @@ const char *source_name(Source s);
 enum class FullPolicy { kDropNewest, kDropOldest };
 enum class FileFormat { kJson, kProto };
 
+// One resolved key: its value and where it came from.
+struct Resolved {
+  std::string key, value;
+  Source source;
+};
+
 // Batching settings of one signal's pipeline (OTEL_BLRP_* for logs, OTEL_BSP_* for traces).
 struct PipelineSettings {
   std::string exporter;  // "otlp", "console", "file", "none"
@@ -42,6 +48,10 @@ struct Settings {
   std::string file_path = "-";  // "-" = stdout
   FileFormat file_format = FileFormat::kJson;
   uint32_t exit_timeout_ms = 5000;
+  // Every key's resolved value (canonical text; "" = unset) and where it came from. The OTLP
+  // resolver (otlp.cc) and the diagnose report read these.
+  std::map<std::string, std::string> values;
+  std::vector<Resolved> resolved;
 };
 
 // The caller-owned otel_config: values set in code, already validated.
@@ -55,12 +65,6 @@ struct CodeConfig {
 // Validates and stores one key/value from code. OTEL_OK, OTEL_E_UNKNOWN_KEY or
 // OTEL_E_INVALID_CONFIG with a message in *err.
 int32_t config_set(CodeConfig &c, const std::string &key, const std::string &value, std::string *err);
-
-// One resolved key: its value and where it came from.
-struct Resolved {
-  std::string key, value;
-  Source source;
-};
 
 // Resolves every known key (code > environment > default) and parses them into Settings. Bad
 // environment values produce a warning through diag and the default.

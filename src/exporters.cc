@@ -10,6 +10,7 @@
 
 #include "diag.h"
 #include "json.h"
+#include "otlp.h"
 
 namespace otb {
 namespace {
@@ -112,34 +113,17 @@ class FileExporter final : public Exporter {
   std::string text_;
 };
 
-// OTLP over the network is not part of this build yet: say so once and count the batches as failed.
-class OtlpPendingExporter final : public Exporter {
- public:
-  ExportResult export_request(Signal signal, const uint8_t *, size_t, size_t items,
-                              uint64_t) override {
-    if (!warned_) {
-      warned_ = true;
-      diag(OTEL_DIAG_WARN,
-           "the otlp exporter is not available in this build; %s are counted as failed "
-           "(set OTEL_%s_EXPORTER=console or file)",
-           signal_name(signal), signal == Signal::kLogs ? "LOGS" : "TRACES");
-    }
-    (void)items;
-    return {};
-  }
-
- private:
-  bool warned_ = false;
-};
-
 }  // namespace
 
 std::unique_ptr<Exporter> make_exporter(Signal signal, const std::string &name, const Settings &s,
                                         std::string *err) {
-  (void)signal;
   if (name == "none") return nullptr;
   if (name == "console") return std::make_unique<ConsoleExporter>();
-  if (name == "otlp") return std::make_unique<OtlpPendingExporter>();
+  if (name == "otlp") {
+    OtlpSignalConfig c;
+    if (!resolve_otlp(s, signal, &c, err)) return nullptr;
+    return make_otlp_exporter(c, err);
+  }
   if (name == "file") {
     if (s.file_path == "-") return std::make_unique<FileExporter>(1, false, s.file_format);
     int fd = open(s.file_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

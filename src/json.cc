@@ -1,5 +1,7 @@
 #include "json.h"
 
+#include "pbread.h"
+
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -7,73 +9,6 @@
 
 namespace otb {
 namespace {
-
-// ---- a minimal protobuf reader ----
-struct Field {
-  uint32_t num = 0;
-  uint8_t wt = 0;
-  uint64_t u = 0;               // varint, fixed32 or fixed64 value
-  const uint8_t *data = nullptr;  // length-delimited payload
-  size_t len = 0;
-};
-
-struct Reader {
-  const uint8_t *p, *end;
-  bool bad = false;
-  Reader(const uint8_t *d, size_t n) : p(d), end(d + n) {}
-  bool varint(uint64_t *v) {
-    uint64_t r = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (p >= end) return false;
-      uint8_t b = *p++;
-      r |= uint64_t{b & 0x7Fu} << shift;
-      if (!(b & 0x80)) {
-        *v = r;
-        return true;
-      }
-    }
-    return false;
-  }
-  // Next field; false at the end or on malformed input (bad set).
-  bool next(Field *f) {
-    if (p >= end) return false;
-    uint64_t key;
-    if (!varint(&key)) return fail();
-    f->num = static_cast<uint32_t>(key >> 3);
-    f->wt = static_cast<uint8_t>(key & 7);
-    switch (f->wt) {
-      case 0:
-        return varint(&f->u) || fail();
-      case 1:
-        if (end - p < 8) return fail();
-        std::memcpy(&f->u, p, 8);
-        p += 8;
-        return true;
-      case 5: {
-        if (end - p < 4) return fail();
-        uint32_t v;
-        std::memcpy(&v, p, 4);
-        f->u = v;
-        p += 4;
-        return true;
-      }
-      case 2: {
-        uint64_t len;
-        if (!varint(&len) || len > static_cast<uint64_t>(end - p)) return fail();
-        f->data = p;
-        f->len = static_cast<size_t>(len);
-        p += len;
-        return true;
-      }
-      default:
-        return fail();
-    }
-  }
-  bool fail() {
-    bad = true;
-    return false;
-  }
-};
 
 // ---- schema of the OTLP messages, for JSON ----
 enum class K { kStr, kB64, kHex, kMsg, kEnum, kU32, kI64, kFixed64, kFixed32, kDouble, kBool };
@@ -90,9 +25,9 @@ struct Msg {
   const Fd *fields;
   size_t n;
 };
-#define OTB_MSG(name, ...)                     \
-  extern const Fd name##_f[];                  \
-  const Fd name##_f[] = {__VA_ARGS__};         \
+#define OTB_MSG(name, ...)             \
+  extern const Fd name##_f[];          \
+  const Fd name##_f[] = {__VA_ARGS__}; \
   const Msg name = {name##_f, sizeof(name##_f) / sizeof(Fd)}
 
 extern const Msg kAnyValue, kKeyValue;
@@ -123,7 +58,9 @@ OTB_MSG(kResourceLogs, {1, "resource", K::kMsg, &kResource, false},
         {2, "scopeLogs", K::kMsg, &kScopeLogs, true}, {3, "schemaUrl", K::kStr, nullptr, false});
 OTB_MSG(kLogsRequest, {1, "resourceLogs", K::kMsg, &kResourceLogs, true});
 
-const Msg *request_schema(Signal s) { return s == Signal::kLogs ? &kLogsRequest : nullptr; }
+const Msg *request_schema(Signal s) {
+  return s == Signal::kLogs ? &kLogsRequest : nullptr;
+}
 
 // ---- JSON writing ----
 void json_string(std::string *o, const uint8_t *s, size_t n) {
@@ -208,7 +145,7 @@ void json_double(std::string *o, double d) {
 
 bool json_message(std::string *o, const Msg &m, const uint8_t *p, size_t n);
 
-bool json_scalar(std::string *o, const Fd &fd, const Field &f) {
+bool json_scalar(std::string *o, const Fd &fd, const PbField &f) {
   char buf[32];
   switch (fd.kind) {
     case K::kStr:
@@ -262,8 +199,8 @@ bool json_message(std::string *o, const Msg &m, const uint8_t *p, size_t n) {
   bool first = true;
   for (size_t i = 0; i < m.n; i++) {
     const Fd &fd = m.fields[i];
-    Reader r(p, n);
-    Field f, last;
+    PbReader r(p, n);
+    PbField f, last;
     bool found = false;
     size_t count = 0;
     while (r.next(&f)) {
@@ -304,8 +241,8 @@ bool json_message(std::string *o, const Msg &m, const uint8_t *p, size_t n) {
 // An AnyValue as compact text: strings quoted (bare when raw_string, for a body), maps as
 // {k=v, ...}, arrays as [a, b], bytes as base64.
 void console_value(std::string *o, const uint8_t *p, size_t n, bool raw_string) {
-  Reader r(p, n);
-  Field f;
+  PbReader r(p, n);
+  PbField f;
   bool any = false;
   while (r.next(&f)) {
     any = true;
@@ -332,8 +269,8 @@ void console_value(std::string *o, const uint8_t *p, size_t n, bool raw_string) 
       case 6: {
         bool map = f.num == 6;
         *o += map ? "{" : "[";
-        Reader items(f.data, f.len);
-        Field it;
+        PbReader items(f.data, f.len);
+        PbField it;
         bool first = true;
         while (items.next(&it)) {
           if (it.num != 1) continue;
@@ -343,8 +280,8 @@ void console_value(std::string *o, const uint8_t *p, size_t n, bool raw_string) 
             console_value(o, it.data, it.len, false);
             continue;
           }
-          Reader kv(it.data, it.len);
-          Field k;
+          PbReader kv(it.data, it.len);
+          PbField k;
           while (kv.next(&k)) {
             if (k.num == 1) o->append(reinterpret_cast<const char *>(k.data), k.len).push_back('=');
             if (k.num == 2) console_value(o, k.data, k.len, false);
@@ -378,8 +315,8 @@ const char *severity_word(uint64_t n) {
 }
 
 void console_log_record(std::string *o, const uint8_t *p, size_t n, const std::string &scope) {
-  Reader r(p, n);
-  Field f;
+  PbReader r(p, n);
+  PbField f;
   uint64_t t = 0, obs = 0, sev = 0;
   const uint8_t *sev_text = nullptr, *tid = nullptr, *sid = nullptr, *body = nullptr;
   size_t sev_len = 0, body_len = 0;
@@ -406,8 +343,8 @@ void console_log_record(std::string *o, const uint8_t *p, size_t n, const std::s
         has_body = true;
         break;
       case 6: {
-        Reader kv(f.data, f.len);
-        Field k;
+        PbReader kv(f.data, f.len);
+        PbField k;
         std::string key, val;
         while (kv.next(&k)) {
           if (k.num == 1) key.assign(reinterpret_cast<const char *>(k.data), k.len);
@@ -462,26 +399,26 @@ bool request_to_json(Signal signal, const uint8_t *p, size_t n, std::string *out
 
 bool request_to_console(Signal signal, const uint8_t *p, size_t n, std::string *out) {
   if (signal != Signal::kLogs) return false;
-  Reader req(p, n);
-  Field rl;
+  PbReader req(p, n);
+  PbField rl;
   while (req.next(&rl)) {
     if (rl.num != 1) continue;
-    Reader res(rl.data, rl.len);
-    Field sl;
+    PbReader res(rl.data, rl.len);
+    PbField sl;
     while (res.next(&sl)) {
       if (sl.num != 2) continue;
-      Reader scope_logs(sl.data, sl.len);
-      Field x;
+      PbReader scope_logs(sl.data, sl.len);
+      PbField x;
       std::string scope;
       // The scope comes first in our framing, but do not rely on it.
       while (scope_logs.next(&x)) {
         if (x.num != 1) continue;
-        Reader sc(x.data, x.len);
-        Field nm;
+        PbReader sc(x.data, x.len);
+        PbField nm;
         while (sc.next(&nm))
           if (nm.num == 1) scope.assign(reinterpret_cast<const char *>(nm.data), nm.len);
       }
-      Reader recs(sl.data, sl.len);
+      PbReader recs(sl.data, sl.len);
       while (recs.next(&x))
         if (x.num == 2) console_log_record(out, x.data, x.len, scope);
       if (recs.bad) return false;

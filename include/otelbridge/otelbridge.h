@@ -67,6 +67,7 @@ extern "C" {
 #define OTEL_E_INTERNAL -11        /* a bug in the library (an exception reached the boundary) */
 #define OTEL_E_UNSUPPORTED -12     /* a feature this build does not have */
 #define OTEL_E_INVALID_HANDLE -13  /* a handle that is stale, ended, or from another engine */
+#define OTEL_E_CHECK_FAILED -14    /* otel_diagnose: at least one check failed (see the report) */
 
 /* ---- Small value types (frozen: their size and layout never change) --------------------------- */
 
@@ -292,6 +293,20 @@ OTEL_API int32_t otel_log_emit(otel_scope *scope, uint64_t time_unix_nano,
                                otel_str severity_text, const otel_value *body,
                                const otel_attr *attrs, size_t n_attrs, otel_str event_name,
                                const otel_span_context *ctx);
+
+/* ---- Diagnose ------------------------------------------------------------------------------- */
+
+/* Answers "why is nothing arriving?" in one call. Writes a plain-text report to report (at most
+ * report_len bytes, NUL-terminated; *needed, if not NULL, receives the full length + 1):
+ *  - per signal, the resolved configuration and where each value came from (default,
+ *    environment or code), with header values masked;
+ *  - the result of one empty export to each OTLP endpoint: reachable, connection refused,
+ *    TLS failure, 404 (wrong path), 401/403 (auth rejected), timeout...;
+ *  - the statistics of the global engine, if there is one (queued, exported, dropped, failed).
+ * config may be NULL (environment only). Takes up to the export timeout per endpoint.
+ * Returns OTEL_OK when every check passed, OTEL_E_CHECK_FAILED when one did. */
+OTEL_API int32_t otel_diagnose(const otel_config *config, char *report, size_t report_len,
+                               size_t *needed);
 
 /* OTEL_CDEF_END */
 
