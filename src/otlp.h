@@ -43,7 +43,8 @@ struct TransportResult {
   int64_t rejected = 0;
   std::string partial_message;
   // What went wrong, for humans: status code/name, the google.rpc.Status message, curl/gRPC
-  // error text. Must never contain header values (tokens).
+  // error text. Must never contain header values (tokens). May carry a note with kOk (e.g. an
+  // unparseable 2xx body, which still counts as delivered).
   std::string error;
 };
 
@@ -51,11 +52,11 @@ class Transport {
  public:
   virtual ~Transport() = default;
   // One attempt: sends the request body (protobuf, or OTLP/JSON for http/json) and classifies the
-  // answer per the OTLP spec. Returns by deadline_mono_ns (CLOCK_MONOTONIC ns) at the latest.
-  // Called on the worker thread only.
+  // answer per the OTLP spec. Returns by deadline_mono_ns (CLOCK_MONOTONIC ns) at the latest;
+  // UINT64_MAX means no limit. Called on the worker thread only.
   virtual TransportResult send(const uint8_t *body, size_t len, uint64_t deadline_mono_ns) = 0;
   // Any thread: abort a send in progress (it returns kPermanent with error "cancelled") and make
-  // later sends fail fast.
+  // later sends fail fast. The owner keeps the transport alive until cancel() has returned.
   virtual void cancel() = 0;
   // In a forked child: drop the parent's connections without I/O or locking.
   virtual void abandon_after_fork() {}
@@ -92,7 +93,8 @@ std::string rpc_status_message_json(const std::string &body);
 // Parses an HTTP Retry-After value (delay-seconds or an HTTP-date); -1 when it does not parse.
 int64_t parse_retry_after_ms(const std::string &value, int64_t now_unix_s);
 
-// gzip (RFC 1952) of a buffer, for HTTP Content-Encoding: gzip. False on failure.
+// gzip (RFC 1952) of a buffer into `out` (its contents are replaced), for HTTP
+// Content-Encoding: gzip. False on failure.
 bool gzip_compress(const uint8_t *p, size_t n, Buf &out);
 
 // The Export method path / HTTP path of a signal.

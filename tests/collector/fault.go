@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,12 +28,13 @@ const (
 	ModeInvalid                  = "invalid"
 	ModePermanent                = "permanent"
 	ModeHang                     = "hang"
+	ModePartial                  = "partial"
 )
 
 var validModes = map[string]bool{
 	ModeOK: true, ModeUnavailable: true, ModeUnavailableRetry: true,
 	ModeResourceExhausted: true, ModeResourceExhaustedNoRetry: true,
-	ModeInvalid: true, ModePermanent: true, ModeHang: true,
+	ModeInvalid: true, ModePermanent: true, ModeHang: true, ModePartial: true,
 }
 
 // Signals.
@@ -64,6 +67,11 @@ type FaultSpec struct {
 	// empty = all signals. Requests of other signals are accepted normally
 	// and do not consume Count.
 	Signal string `json:"signal,omitempty"`
+	// Rejected and Message (only for "partial"): the request is accepted
+	// and written, and the answer is a success whose partial_success says
+	// Rejected items were rejected, with Message as error_message.
+	Rejected int64  `json:"rejected,omitempty"`
+	Message  string `json:"message,omitempty"`
 }
 
 func (f *FaultSpec) normalize() error {
@@ -81,6 +89,12 @@ func (f *FaultSpec) normalize() error {
 	}
 	if f.RetryAfterS != nil && *f.RetryAfterS < 0 {
 		return errors.New("retry_after_s must be >= 0")
+	}
+	if f.Rejected < 0 {
+		return errors.New("rejected must be >= 0")
+	}
+	if f.Mode != ModePartial && (f.Rejected != 0 || f.Message != "") {
+		return errors.New(`rejected and message go with mode "partial" only`)
 	}
 	switch f.Signal {
 	case "", SignalLogs, SignalTraces, SignalMetrics:
@@ -174,6 +188,9 @@ func faultError(f FaultSpec) error {
 	return nil
 }
 
+// maxArrivals bounds signalStats.ArrivalsMs.
+const maxArrivals = 10000
+
 // signalStats are the counters of one signal reported by GET /stats.
 type signalStats struct {
 	// Requests is every request that reached the consumer (non-empty ones;
@@ -185,6 +202,26 @@ type signalStats struct {
 	Items int64 `json:"items"`
 	// Hanging is the number of requests being held by "hang" right now.
 	Hanging int64 `json:"hanging"`
+	// Rejected is the sum of the rejected counts sent back in partial
+	// successes (the items stay counted in Items: the whole request is
+	// written).
+	Rejected int64 `json:"rejected"`
+	// Transports counts requests by how they came: "grpc", "http".
+	Transports map[string]int64 `json:"transports"`
+	// ContentTypes counts requests by Content-Type ("application/x-protobuf",
+	// "application/json", "application/grpc", ...; parameters cut off).
+	ContentTypes map[string]int64 `json:"content_types"`
+	// Encodings counts HTTP requests by Content-Encoding as sent ("gzip";
+	// "identity" when the header is absent). gRPC message compression is not
+	// visible here.
+	Encodings map[string]int64 `json:"encodings"`
+	// LastHeaders are the headers (HTTP) or metadata (gRPC) of the last
+	// request that reached the consumer, names lower-case.
+	LastHeaders map[string][]string `json:"last_headers"`
+	// ArrivalsMs are the arrival times (Unix milliseconds, fractional) of the
+	// last maxArrivals requests that reached the consumer, oldest first:
+	// tests measure retry delays with them.
+	ArrivalsMs []float64 `json:"arrivals_ms"`
 	// Outcomes counts requests by final outcome: "ok", each error mode name,
 	// "hang_ok" (held for delay_ms, then accepted), "hang_aborted" (held
 	// until the client went away or shutdown; not written), "write_error".
@@ -199,7 +236,9 @@ type stats struct {
 func newStats() *stats {
 	s := &stats{sig: map[string]*signalStats{}}
 	for _, n := range allSignals {
-		s.sig[n] = &signalStats{Outcomes: map[string]int64{}}
+		s.sig[n] = &signalStats{Outcomes: map[string]int64{}, Transports: map[string]int64{},
+			ContentTypes: map[string]int64{}, Encodings: map[string]int64{}, LastHeaders: map[string][]string{},
+			ArrivalsMs: []float64{}}
 	}
 	return s
 }
@@ -216,9 +255,14 @@ func (s *stats) snapshot() map[string]signalStats {
 	out := map[string]signalStats{}
 	for k, v := range s.sig {
 		c := *v
-		c.Outcomes = map[string]int64{}
-		for o, n := range v.Outcomes {
-			c.Outcomes[o] = n
+		c.Outcomes = maps.Clone(v.Outcomes)
+		c.Transports = maps.Clone(v.Transports)
+		c.ContentTypes = maps.Clone(v.ContentTypes)
+		c.Encodings = maps.Clone(v.Encodings)
+		c.ArrivalsMs = slices.Clone(v.ArrivalsMs)
+		c.LastHeaders = map[string][]string{}
+		for h, vals := range v.LastHeaders {
+			c.LastHeaders[h] = slices.Clone(vals)
 		}
 		out[k] = c
 	}

@@ -31,12 +31,19 @@ func run(args []string) int {
 	readyFile := fs.String("ready", "", "once listening, write {\"grpc\",\"http\",\"control\",\"pid\",\"out\"} JSON to this file (atomically)")
 	faultJSON := fs.String("fault", "", "initial fault, same JSON as POST /fault, e.g. '{\"mode\":\"unavailable\",\"count\":1}'")
 	verbose := fs.Bool("v", false, "log the receiver's own messages to stderr")
-	// TODO(partial-success): -partial-success needs a pdata-based server, see server.go.
+	tlsCert := fs.String("tls-cert", "", "server certificate (PEM): gRPC and HTTP speak TLS only (needs -tls-key)")
+	tlsKey := fs.String("tls-key", "", "private key (PEM) of -tls-cert")
+	clientCA := fs.String("client-ca", "", "CA (PEM) that must have signed the client's certificate: mTLS (needs -tls-cert)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 
-	opts := Options{GRPC: *grpcEP, HTTP: *httpEP, Control: *ctrlEP, OutDir: *outDir}
+	opts := Options{GRPC: *grpcEP, HTTP: *httpEP, Control: *ctrlEP, OutDir: *outDir,
+		TLSCert: *tlsCert, TLSKey: *tlsKey, ClientCA: *clientCA}
+	if (opts.TLSCert == "") != (opts.TLSKey == "") || (opts.ClientCA != "" && opts.TLSCert == "") {
+		fmt.Fprintln(os.Stderr, "otbreceiver: -tls-cert and -tls-key go together; -client-ca needs both")
+		return 2
+	}
 	if *faultJSON != "" {
 		f, err := ParseFaultSpec([]byte(*faultJSON))
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,19 +19,19 @@ import (
 	"google.golang.org/grpc/status"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configauth"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configmiddleware"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 )
-
-// TODO(partial-success): a -partial-success mode needs a server built
-// directly on pdata (plogotlp/ptraceotlp/pmetricotlp RegisterGRPCServer plus
-// an HTTP handler) that sets PartialSuccess() on the ExportResponse; the
-// otlpreceiver cannot send partial_success. Not implemented yet.
 
 // Options configure a Server.
 type Options struct {
@@ -40,6 +41,11 @@ type Options struct {
 	OutDir  string // where logs.jsonl, traces.jsonl, metrics.jsonl go
 	Fault   FaultSpec
 	Logger  *zap.Logger // receiver's logger; nil = no logging
+
+	// TLS: with TLSCert and TLSKey (PEM files) both servers speak TLS only.
+	// ClientCA (PEM) additionally requires a client certificate signed by it
+	// (mTLS). This is the receiver's own configtls.ServerConfig.
+	TLSCert, TLSKey, ClientCA string
 }
 
 // Ready is what the -ready file contains.
@@ -49,6 +55,8 @@ type Ready struct {
 	Control string `json:"control"`
 	PID     int    `json:"pid"`
 	OutDir  string `json:"out"`
+	TLS     bool   `json:"tls"`  // gRPC and HTTP need TLS (https://)
+	MTLS    bool   `json:"mtls"` // and a client certificate
 }
 
 // Server is the embedded otlpreceiver plus the jsonl sink, the fault
@@ -90,6 +98,12 @@ func (j *jsonlFile) writeLine(b []byte) error {
 func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := opts.Fault.normalize(); err != nil {
 		return nil, fmt.Errorf("initial fault: %w", err)
+	}
+	if (opts.TLSCert == "") != (opts.TLSKey == "") {
+		return nil, errors.New("TLS needs both a certificate and a key")
+	}
+	if opts.ClientCA != "" && opts.TLSCert == "" {
+		return nil, errors.New("a client CA (mTLS) needs a server certificate and key")
 	}
 	s := &Server{
 		stats:    newStats(),
@@ -135,9 +149,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		if err != nil {
 			break
 		}
-		err = s.startReceiver(ctx, grpcAddr, httpAddr, opts.Logger)
+		err = s.startReceiver(ctx, grpcAddr, httpAddr, opts)
 		if err == nil {
-			s.Ready = Ready{GRPC: grpcAddr, HTTP: httpAddr, PID: os.Getpid(), OutDir: outDir}
+			s.Ready = Ready{GRPC: grpcAddr, HTTP: httpAddr, PID: os.Getpid(), OutDir: outDir,
+				TLS: opts.TLSCert != "", MTLS: opts.ClientCA != ""}
 			break
 		}
 	}
@@ -156,15 +171,33 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) startReceiver(ctx context.Context, grpcAddr, httpAddr string, logger *zap.Logger) error {
+func (s *Server) startReceiver(ctx context.Context, grpcAddr, httpAddr string, opts Options) error {
 	factory := otlpreceiver.NewFactory()
 	cfg := factory.CreateDefaultConfig().(*otlpreceiver.Config)
-	cfg.Protocols.GRPC.GetOrInsertDefault().NetAddr.Endpoint = grpcAddr
-	cfg.Protocols.HTTP.GetOrInsertDefault().ServerConfig.NetAddr.Endpoint = httpAddr
+	grpcCfg := cfg.Protocols.GRPC.GetOrInsertDefault()
+	httpCfg := &cfg.Protocols.HTTP.GetOrInsertDefault().ServerConfig
+	grpcCfg.NetAddr.Endpoint = grpcAddr
+	httpCfg.NetAddr.Endpoint = httpAddr
+
+	// The otbinspect extension (inspect.go), as authenticator and middleware
+	// of both servers: records headers, sends partial successes.
+	grpcCfg.Auth = configoptional.Some(configauth.Config{AuthenticatorID: inspectID})
+	httpCfg.Auth = configoptional.Some(confighttp.AuthConfig{Config: configauth.Config{AuthenticatorID: inspectID}})
+	grpcCfg.Middlewares = []configmiddleware.Config{{ID: inspectID}}
+	httpCfg.Middlewares = []configmiddleware.Config{{ID: inspectID}}
+
+	if opts.TLSCert != "" {
+		tlsCfg := configtls.NewDefaultServerConfig()
+		tlsCfg.CertFile = opts.TLSCert
+		tlsCfg.KeyFile = opts.TLSKey
+		tlsCfg.ClientCAFile = opts.ClientCA // "" = no client certificate asked for
+		grpcCfg.TLS = configoptional.Some(tlsCfg)
+		httpCfg.TLS = configoptional.Some(tlsCfg)
+	}
 
 	set := receivertest.NewNopSettings(factory.Type())
-	if logger != nil {
-		set.Logger = logger
+	if opts.Logger != nil {
+		set.Logger = opts.Logger
 	}
 
 	logsC, _ := consumer.NewLogs(func(ctx context.Context, ld plog.Logs) error {
@@ -198,7 +231,7 @@ func (s *Server) startReceiver(ctx context.Context, grpcAddr, httpAddr string, l
 		return err
 	}
 	comps := []component.Component{lr, tr, mr}
-	host := componenttest.NewNopHost()
+	host := inspectHost{}
 	for _, c := range comps {
 		if err := c.Start(ctx, host); err != nil {
 			for _, c2 := range comps {
@@ -215,11 +248,44 @@ func (s *Server) startReceiver(ctx context.Context, grpcAddr, httpAddr string, l
 // it as one OTLP/JSON line before returning (so a successful response means
 // the line is already in the file).
 func (s *Server) consume(ctx context.Context, sig string, items int, marshal func() ([]byte, error)) error {
+	arrived := float64(time.Now().UnixNano()) / 1e6
 	f := s.faults.take(sig)
-	s.stats.update(sig, func(st *signalStats) { st.Requests++ })
+	ri := requestInfoFrom(ctx)
+	s.stats.update(sig, func(st *signalStats) {
+		st.Requests++
+		if len(st.ArrivalsMs) >= maxArrivals {
+			st.ArrivalsMs = st.ArrivalsMs[1:]
+		}
+		st.ArrivalsMs = append(st.ArrivalsMs, arrived)
+		if ri != nil {
+			st.Transports[ri.transport]++
+			st.LastHeaders = ri.headers
+			if ct := first(ri.headers["content-type"]); ct != "" {
+				st.ContentTypes[strings.TrimSpace(strings.SplitN(ct, ";", 2)[0])]++
+			}
+			if ri.transport == "http" {
+				enc := first(ri.headers["content-encoding"])
+				if enc == "" {
+					enc = "identity"
+				}
+				st.Encodings[enc]++
+			}
+		}
+	})
 	switch f.Mode {
 	case ModeOK:
 		return s.accept(sig, items, marshal, "ok")
+	case ModePartial:
+		if ri == nil { // cannot happen: otbinspect is always configured
+			s.stats.update(sig, func(st *signalStats) { st.Outcomes["write_error"]++ })
+			return consumererror.NewPermanent(errors.New("otbreceiver: partial: no request context"))
+		}
+		if err := s.accept(sig, items, marshal, ModePartial); err != nil {
+			return err
+		}
+		ri.setPartial(sig, partial{rejected: f.Rejected, message: f.Message})
+		s.stats.update(sig, func(st *signalStats) { st.Rejected += f.Rejected })
+		return nil
 	case ModeHang:
 		s.stats.update(sig, func(st *signalStats) { st.Hanging++ })
 		released := s.hold(ctx, f.DelayMs)
@@ -349,6 +415,13 @@ func (s *Server) closeFiles() error {
 		delete(s.files, k)
 	}
 	return errors.Join(errs...)
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
 }
 
 func isPortZero(hostport string) bool {
