@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <pthread.h>
+
 #include "otelbridge/otelbridge.h"
 
 #define OTB_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -14,12 +16,46 @@
 
 namespace otb {
 
-enum class Signal : int { kLogs = OTEL_SIGNAL_LOGS, kTraces = OTEL_SIGNAL_TRACES, kMetrics = OTEL_SIGNAL_METRICS };
+enum class Signal : int {
+  kLogs = OTEL_SIGNAL_LOGS,
+  kTraces = OTEL_SIGNAL_TRACES,
+  kMetrics = OTEL_SIGNAL_METRICS
+};
 constexpr int kSignalCount = 3;
 const char *signal_name(Signal s);  // "logs", "traces", "metrics"
 
 uint64_t now_unix_nano();  // CLOCK_REALTIME
 uint64_t mono_nano();      // CLOCK_MONOTONIC
+
+// A mutex for short critical sections on hot paths: glibc's adaptive mutex spins briefly before
+// sleeping, so a producer that meets another producer (or the worker) mid-memcpy rarely pays for a
+// futex sleep and wake. BasicLockable, for std::lock_guard.
+class Mutex {
+ public:
+  Mutex() {
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+    pthread_mutex_init(&m_, &a);
+    pthread_mutexattr_destroy(&a);
+  }
+  ~Mutex() {
+    pthread_mutex_destroy(&m_);
+  }
+  Mutex(const Mutex &) = delete;
+  Mutex &operator=(const Mutex &) = delete;
+  void lock() {
+    pthread_mutex_lock(&m_);
+  }
+  void unlock() {
+    pthread_mutex_unlock(&m_);
+  }
+
+ private:
+  pthread_mutex_t m_;
+};
 
 // A growable byte buffer with an optional size limit. Writing past the limit sets overflow() and
 // drops the write; encoders check overflow() once at the end instead of after every field. The

@@ -17,32 +17,6 @@ constexpr uint32_t kLogTime = 1, kLogSeverityNumber = 2, kLogSeverityText = 3, k
                    kLogSpanId = 10, kLogObservedTime = 11, kLogEventName = 12;
 }  // namespace f
 
-void put_fixed64(Buf &b, uint32_t field, uint64_t v) {
-  put_tag(b, field, kFixed64);
-  if (!b.reserve(8)) return;
-  std::memcpy(b.tail(), &v, 8);  // little-endian host (x86-64, aarch64)
-  b.advance(8);
-}
-
-void put_fixed32(Buf &b, uint32_t field, uint32_t v) {
-  put_tag(b, field, kFixed32);
-  if (!b.reserve(4)) return;
-  std::memcpy(b.tail(), &v, 4);
-  b.advance(4);
-}
-
-void put_double(Buf &b, uint32_t field, double v) {
-  uint64_t bits;
-  std::memcpy(&bits, &v, 8);
-  put_fixed64(b, field, bits);
-}
-
-void put_bytes(Buf &b, uint32_t field, const void *p, size_t n) {
-  put_tag(b, field, kLen);
-  put_varint(b, n);
-  b.append(p, n);
-}
-
 void put_string(Buf &b, uint32_t field, otel_str s, size_t max_chars) {
   Utf8Scan sc = utf8_scan(s.ptr, s.len, max_chars);
   if (sc.valid) {
@@ -55,20 +29,7 @@ void put_string(Buf &b, uint32_t field, otel_str s, size_t max_chars) {
   b.advance(utf8_repair(s.ptr, sc.in_len, reinterpret_cast<char *>(b.tail())));
 }
 
-size_t msg_begin(Buf &b, uint32_t field) {
-  put_tag(b, field, kLen);
-  size_t mark = b.size();
-  b.put(0);
-  return mark;
-}
-
-void msg_end(Buf &b, size_t mark) {
-  if (b.overflow()) return;
-  size_t len = b.size() - mark - 1;
-  if (OTB_LIKELY(len < 0x80)) {
-    b.data()[mark] = static_cast<uint8_t>(len);
-    return;
-  }
+void msg_end_long(Buf &b, size_t mark, size_t len) {
   size_t k = varint_size(len);
   if (!b.reserve(k - 1)) return;
   uint8_t *body = b.data() + mark + 1;
@@ -230,7 +191,8 @@ int32_t encode_log_record(Buf &b, const LogRecordArgs &a, const AttrLimits &limi
     if (std::memcmp(a.ctx->trace_id, kZero, 16) != 0) {
       if (a.ctx->trace_flags) put_fixed32(b, f::kLogFlags, a.ctx->trace_flags);
       put_bytes(b, f::kLogTraceId, a.ctx->trace_id, 16);
-      if (std::memcmp(a.ctx->span_id, kZero, 8) != 0) put_bytes(b, f::kLogSpanId, a.ctx->span_id, 8);
+      if (std::memcmp(a.ctx->span_id, kZero, 8) != 0)
+        put_bytes(b, f::kLogSpanId, a.ctx->span_id, 8);
     }
   }
   if (a.observed_unix_nano) put_fixed64(b, f::kLogObservedTime, a.observed_unix_nano);

@@ -1,6 +1,7 @@
 #include "pipeline.h"
 
 #include <algorithm>
+#include <mutex>
 #include <new>
 
 #include "encode.h"
@@ -11,19 +12,25 @@ namespace {
 constexpr size_t kHdr = 8;  // u32 length, u32 scope id, before each record in the ring
 constexpr size_t kInitialRing = 256u << 10;
 
-inline size_t field_size(uint32_t field, size_t len) { return tag_size(field) + varint_size(len) + len; }
+inline size_t field_size(uint32_t field, size_t len) {
+  return tag_size(field) + varint_size(len) + len;
+}
 
 }  // namespace
 
 Pipeline::Pipeline(Signal signal, const PipelineSettings &s)
     : signal_(signal),
       s_(s),
-      max_record_(static_cast<size_t>(std::min<uint64_t>(s.max_queue_bytes, kMaxRequestBytes)) - kHdr) {
+      max_record_(static_cast<size_t>(std::min<uint64_t>(s.max_queue_bytes, kMaxRequestBytes)) -
+                  kHdr) {
   stats_[OTEL_STAT_QUEUE_CAPACITY] = s.max_queue_size;
   stats_[OTEL_STAT_QUEUE_CAPACITY_BYTES] = s.max_queue_bytes;
 }
 
-Pipeline::~Pipeline() { std::free(ring_); }
+Pipeline::~Pipeline() {
+  std::free(ring_);
+  std::free(retired_);
+}
 
 void Pipeline::ring_write(size_t pos, const void *src, size_t n) {
   size_t first = std::min(n, cap_ - pos);
@@ -39,12 +46,17 @@ void Pipeline::ring_read(size_t pos, void *dst, size_t n) const {
 
 bool Pipeline::grow(size_t need) {
   size_t limit = static_cast<size_t>(s_.max_queue_bytes);
-  size_t cap = std::max(cap_ ? cap_ * 2 : kInitialRing, need);
-  cap = std::min(cap, limit);
+  size_t cap = std::min(std::max(cap_ ? cap_ * 2 : kInitialRing, need), limit);
+  if (cap < need) return false;
   uint8_t *r = static_cast<uint8_t *>(std::malloc(cap));
   if (!r) return false;
   if (used_) ring_read(head_, r, used_);
-  std::free(ring_);
+  if (busy_) {
+    retired_ = ring_;  // the worker is still copying from it
+    busy_ = 0;
+  } else {
+    std::free(ring_);
+  }
   ring_ = r;
   cap_ = cap;
   head_ = 0;
@@ -67,7 +79,7 @@ int32_t Pipeline::push(uint32_t scope, const uint8_t *rec, size_t len, bool *wak
     return OTEL_E_TOO_LARGE;
   }
   const size_t need = kHdr + len;
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   if (OTB_UNLIKELY(closed_)) {
     count(OTEL_STAT_DROPPED_SHUTDOWN);
     return OTEL_E_SHUTDOWN;
@@ -75,19 +87,21 @@ int32_t Pipeline::push(uint32_t scope, const uint8_t *rec, size_t len, bool *wak
   uint32_t n = count_.load(std::memory_order_relaxed);
   if (OTB_UNLIKELY(n >= s_.max_queue_size || used_ + need > s_.max_queue_bytes)) {
     if (s_.full_policy == FullPolicy::kDropNewest) {
-      count(OTEL_STAT_DROPPED_QUEUE_FULL);
+      count_locked(OTEL_STAT_DROPPED_QUEUE_FULL);
       return OTEL_E_QUEUE_FULL;
     }
     while (count_.load(std::memory_order_relaxed) > 0 &&
            (count_.load(std::memory_order_relaxed) >= s_.max_queue_size ||
             used_ + need > s_.max_queue_bytes)) {
       pop_front();
-      count(OTEL_STAT_DROPPED_OLDEST);
+      count_locked(OTEL_STAT_DROPPED_OLDEST);
     }
   }
-  if (OTB_UNLIKELY(used_ + need > cap_) && !grow(used_ + need)) {
-    count(OTEL_STAT_DROPPED_QUEUE_FULL);
-    return OTEL_E_NO_MEMORY;
+  // Physical room: the bytes the worker is still copying out occupy the ring too.
+  if (OTB_UNLIKELY(used_ + busy_ + need > cap_) && !grow(used_ + busy_ + need)) {
+    // Only when the ring is at its byte cap and a batch is mid-copy, or out of memory.
+    count_locked(OTEL_STAT_DROPPED_QUEUE_FULL);
+    return cap_ >= s_.max_queue_bytes ? OTEL_E_QUEUE_FULL : OTEL_E_NO_MEMORY;
   }
   size_t tail = (head_ + used_) % cap_;
   uint32_t hdr[2] = {static_cast<uint32_t>(len), scope};
@@ -97,40 +111,58 @@ int32_t Pipeline::push(uint32_t scope, const uint8_t *rec, size_t len, bool *wak
   n = count_.load(std::memory_order_relaxed) + 1;
   count_.store(n, std::memory_order_relaxed);
   used_bytes_.store(used_, std::memory_order_relaxed);
-  count(OTEL_STAT_ACCEPTED);
+  count_locked(OTEL_STAT_ACCEPTED);
   *wake = n == s_.max_export_batch_size;
   return OTEL_OK;
 }
 
 size_t Pipeline::take(Batch &out, size_t max) {
-  std::lock_guard<std::mutex> lock(mu_);
-  size_t n = std::min<size_t>(count_.load(std::memory_order_relaxed), max);
-  if (n == 0) return 0;
-  size_t pos = head_, total = 0, base = out.bytes.size();
-  for (size_t i = 0; i < n; i++) {
-    uint32_t hdr[2];
-    ring_read(pos, hdr, kHdr);
-    out.entries.push_back(BatchEntry{hdr[1], hdr[0], base + total + kHdr});
-    total += kHdr + hdr[0];
-    pos = (pos + kHdr + hdr[0]) % cap_;
+  // Under the lock: find the records and reserve their bytes. The copy itself runs unlocked, so
+  // producers are held up for a header walk, not for a batch-sized memcpy.
+  uint8_t *src;
+  size_t src_cap, from, total = 0, n;
+  {
+    std::lock_guard<Mutex> lock(mu_);
+    n = std::min<size_t>(count_.load(std::memory_order_relaxed), max);
+    if (n == 0) return 0;
+    size_t pos = head_, base = out.bytes.size();
+    for (size_t i = 0; i < n; i++) {
+      uint32_t hdr[2];
+      ring_read(pos, hdr, kHdr);
+      out.entries.push_back(BatchEntry{hdr[1], hdr[0], base + total + kHdr});
+      total += kHdr + hdr[0];
+      pos = (pos + kHdr + hdr[0]) % cap_;
+    }
+    if (!out.bytes.reserve(total)) {  // out of memory: leave the records queued
+      out.entries.resize(out.entries.size() - n);
+      return 0;
+    }
+    src = ring_;
+    src_cap = cap_;
+    from = head_;
+    head_ = (head_ + total) % cap_;
+    used_ -= total;
+    busy_ = total;
+    count_.store(count_.load(std::memory_order_relaxed) - static_cast<uint32_t>(n),
+                 std::memory_order_relaxed);
+    used_bytes_.store(used_, std::memory_order_relaxed);
+    count(OTEL_STAT_IN_FLIGHT, n);  // with the queued count, so a stats reader never misses them
   }
-  if (!out.bytes.reserve(total)) {  // out of memory: leave the records queued
-    out.entries.resize(out.entries.size() - n);
-    return 0;
-  }
-  ring_read(head_, out.bytes.tail(), total);
+  size_t first = std::min(total, src_cap - from);
+  std::memcpy(out.bytes.tail(), src + from, first);
+  if (total > first) std::memcpy(out.bytes.tail() + first, src, total - first);
   out.bytes.advance(total);
-  head_ = (head_ + total) % cap_;
-  used_ -= total;
-  count_.store(count_.load(std::memory_order_relaxed) - static_cast<uint32_t>(n),
-               std::memory_order_relaxed);
-  used_bytes_.store(used_, std::memory_order_relaxed);
-  count(OTEL_STAT_IN_FLIGHT, n);
+  {
+    std::lock_guard<Mutex> lock(mu_);
+    busy_ = 0;
+    std::free(retired_);
+    retired_ = nullptr;
+  }
   return n;
 }
 
 void Pipeline::close() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   closed_ = true;
   uint32_t n = count_.load(std::memory_order_relaxed);
   count(OTEL_STAT_DROPPED_SHUTDOWN, n);
@@ -141,10 +173,14 @@ void Pipeline::close() {
 
 void Pipeline::reset_after_fork() {
   count_.store(0, std::memory_order_relaxed);
-  head_ = used_ = 0;
+  head_ = used_ = busy_ = 0;
+  retired_ = nullptr;  // the parent's worker may have been copying from it: never touch it
   used_bytes_.store(0, std::memory_order_relaxed);
   for (int i = 0; i < OTEL_STAT_COUNT; i++)
-    if (i != OTEL_STAT_QUEUE_CAPACITY && i != OTEL_STAT_QUEUE_CAPACITY_BYTES) stats_[i].store(0);
+    if (i != OTEL_STAT_QUEUE_CAPACITY && i != OTEL_STAT_QUEUE_CAPACITY_BYTES) {
+      stats_[i].store(0);
+      locked_stats_[i].store(0);
+    }
 }
 
 void Pipeline::read_stats(uint64_t *out, size_t n) const {
@@ -154,11 +190,15 @@ void Pipeline::read_stats(uint64_t *out, size_t n) const {
     else if (i == OTEL_STAT_QUEUED_BYTES)
       out[i] = used_bytes_.load(std::memory_order_relaxed);
     else
-      out[i] = i < OTEL_STAT_COUNT ? stats_[i].load(std::memory_order_relaxed) : 0;
+      out[i] = i < OTEL_STAT_COUNT ? stats_[i].load(std::memory_order_relaxed) +
+                                         locked_stats_[i].load(std::memory_order_relaxed)
+                                   : 0;
   }
 }
 
 void sort_by_scope(Batch &b) {
+  auto by_scope = [](const BatchEntry &x, const BatchEntry &y) { return x.scope < y.scope; };
+  if (std::is_sorted(b.entries.begin(), b.entries.end(), by_scope)) return;  // the usual case
   std::sort(b.entries.begin(), b.entries.end(), [](const BatchEntry &x, const BatchEntry &y) {
     return x.scope != y.scope ? x.scope < y.scope : x.off < y.off;
   });

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <atomic>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -62,7 +61,7 @@ class Pipeline {
   void count(int stat, uint64_t n = 1) { stats_[stat].fetch_add(n, std::memory_order_relaxed); }
   void uncount(int stat, uint64_t n) { stats_[stat].fetch_sub(n, std::memory_order_relaxed); }
   void read_stats(uint64_t *out, size_t n) const;
-  std::mutex &mutex() { return mu_; }
+  Mutex &mutex() { return mu_; }
 
  private:
   void ring_write(size_t pos, const void *src, size_t n);
@@ -70,16 +69,29 @@ class Pipeline {
   void pop_front();
   bool grow(size_t need);
 
+  // A counter only push() changes, under mu_: a plain increment, no locked instruction.
+  void count_locked(int stat) {
+    locked_stats_[stat].store(locked_stats_[stat].load(std::memory_order_relaxed) + 1,
+                              std::memory_order_relaxed);
+  }
+
   const Signal signal_;
   const PipelineSettings s_;
   const size_t max_record_;
-  std::mutex mu_;
+  Mutex mu_;
+  // The ring: records from head_ for used_ bytes. The busy_ bytes just before head_ are being
+  // copied out by the worker without the lock; producers never write there. A ring replaced by
+  // grow() during that copy is kept in retired_ until the copy ends.
   uint8_t *ring_ = nullptr;
-  size_t cap_ = 0, head_ = 0, used_ = 0;
+  uint8_t *retired_ = nullptr;
+  size_t cap_ = 0, head_ = 0, used_ = 0, busy_ = 0;
   bool closed_ = false;
   std::atomic<uint32_t> count_{0};
   std::atomic<uint64_t> used_bytes_{0};
-  std::atomic<uint64_t> stats_[OTEL_STAT_COUNT] = {};
+  // Producer-side counters (under mu_) and the rest (atomic adds, mostly the worker's) live on
+  // separate cache lines so producers and the worker do not bounce one line between cores.
+  alignas(64) std::atomic<uint64_t> locked_stats_[OTEL_STAT_COUNT] = {};
+  alignas(64) std::atomic<uint64_t> stats_[OTEL_STAT_COUNT] = {};
 };
 
 // Writes a complete Export*ServiceRequest for entries [first, last) of `b` (already sorted by

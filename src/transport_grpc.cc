@@ -5,12 +5,13 @@
 //
 // One channel per transport, created once, so the HTTP/2 connection is reused across exports.
 // Calls go through a completion queue that only the worker polls, inside send(): between exports
-// no thread of ours is inside gRPC (grpc_prefork() refuses to run while one is, see the fork notes
-// in the report / docs), and gRPC's callback-API threads are never started.
+// no thread of ours is inside gRPC (grpc_prefork() does nothing while a thread is), and gRPC's
+// callback-API threads, which would be, are never started.
 #include <grpc/support/log.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -19,7 +20,6 @@
 #include <cstring>
 #include <mutex>
 
-#include "diag.h"
 #include "otlp.h"
 
 namespace otb {
@@ -28,6 +28,10 @@ namespace {
 // After a TryCancel at the deadline, how long to wait for the call to complete before giving up on
 // it (the completion queue then owns it).
 constexpr auto kCancelGrace = std::chrono::milliseconds(50);
+// Waiting for a connection: the slice between checks of cancel(), and how much of the time left
+// is kept for the call itself (at most).
+constexpr auto kConnectSlice = std::chrono::milliseconds(100);
+constexpr auto kCallReserve = std::chrono::milliseconds(250);
 constexpr int kMaxResponseBytes = 4 * 1024 * 1024;  // OTLP: limit accepted responses to 4 MiB
 constexpr int kMaxRequestBytes = 64 * 1024 * 1024;  // the pipeline never frames more
 
@@ -239,6 +243,7 @@ class GrpcTransport final : public Transport {
     r.error = std::move(error);
     return r;
   }
+  void await_connection(std::chrono::system_clock::time_point deadline, bool has_deadline);
   bool wait_for(Call *call, std::chrono::system_clock::time_point deadline, bool has_deadline);
   TransportResult classify(const Call &call) const;
 
@@ -281,6 +286,7 @@ TransportResult GrpcTransport::send(const uint8_t *body, size_t len, uint64_t de
     call->ctx.set_deadline(deadline);
   }
 
+  await_connection(deadline, has_deadline);
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (cancelled_.load(std::memory_order_acquire)) return permanent("cancelled");
@@ -300,6 +306,32 @@ TransportResult GrpcTransport::send(const uint8_t *body, size_t len, uint64_t de
     return retryable("gRPC DEADLINE_EXCEEDED: the call did not finish by its deadline");
   }
   return classify(*call);
+}
+
+// gRPC makes progress on a connection attempt only while some thread polls, and a call on a
+// channel in TRANSIENT_FAILURE fails at once without polling: with nobody else polling, a channel
+// that lost its receiver would reconnect only on gRPC's 5 s backup poller, or never. So while the
+// channel is not READY, watch its state (which polls), in slices so that cancel() is seen, until
+// it is READY or only the call's reserve is left. The call that follows is fail-fast: it goes
+// through, or fails with the channel's last error (e.g. "Connection refused", "Ssl handshake
+// failed: ..."), which says more than a DEADLINE_EXCEEDED.
+void GrpcTransport::await_connection(std::chrono::system_clock::time_point deadline,
+                                     bool has_deadline) {
+  grpc::Channel &ch = *conn_->channel;
+  grpc_connectivity_state state = ch.GetState(/*try_to_connect=*/true);
+  if (state == GRPC_CHANNEL_READY) return;
+  auto until = std::chrono::system_clock::time_point::max();
+  if (has_deadline) {
+    const auto left = deadline - std::chrono::system_clock::now();
+    until = deadline - std::min<std::chrono::system_clock::duration>(kCallReserve, left / 4);
+  }
+  while (state != GRPC_CHANNEL_READY && state != GRPC_CHANNEL_SHUTDOWN &&
+         !cancelled_.load(std::memory_order_acquire)) {
+    const auto now = std::chrono::system_clock::now();
+    if (now >= until) return;
+    const auto slice_end = until - now > kConnectSlice ? now + kConnectSlice : until;
+    if (ch.WaitForStateChange(state, slice_end)) state = ch.GetState(/*try_to_connect=*/true);
+  }
 }
 
 // Polls the completion queue until `call` completes. gRPC enforces the deadline itself and
@@ -349,9 +381,8 @@ TransportResult GrpcTransport::classify(const Call &call) const {
     if (decode_export_response(p, n, &rejected, &message)) {
       r.rejected = rejected;
       r.partial_message = std::move(message);
-    } else {
-      diag(OTEL_DIAG_DEBUG, "OTLP/gRPC: the Export response (%zu bytes) does not parse; ignored",
-           n);
+    } else {  // delivered all the same; a note for diagnostics
+      r.error = "gRPC OK, but the Export response (" + std::to_string(n) + " bytes) does not parse";
     }
     return r;
   }

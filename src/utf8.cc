@@ -46,13 +46,15 @@ Utf8Scan utf8_scan(const char *str, size_t n, size_t max_chars) {
   size_t i = 0, out = 0, chars = 0;
   bool valid = true;
   if (max_chars >= n) {
-    // Fast path: no character limit can bite; skip ASCII eight bytes at a time.
+    // Fast path: no character limit can bite; skip ASCII eight bytes at a time, then byte by byte.
     while (i + 8 <= n) {
       uint64_t w;
       std::memcpy(&w, s + i, 8);
       if (w & 0x8080808080808080ull) break;
       i += 8;
     }
+    while (i < n && s[i] < 0x80) i++;
+    if (i == n) return Utf8Scan{n, n, true};
     out = i;
     chars = i;
   }
