@@ -7,10 +7,12 @@
 
 #include "config.h"
 #include "diag.h"
+#include "diagnose.h"
 #include "encode.h"
 #include "engine.h"
+#include "propagation.h"
+#include "spans.h"
 #include "utf8.h"
-#include "diagnose.h"
 
 using otb::Engine;
 
@@ -46,13 +48,17 @@ Engine *resolve(otel_engine *e) {
   return e ? reinterpret_cast<Engine *>(e) : Engine::global();
 }
 
-std::string to_string(otel_str s) { return std::string(s.ptr ? s.ptr : "", s.len); }
+std::string to_string(otel_str s) {
+  return std::string(s.ptr ? s.ptr : "", s.len);
+}
 
 }  // namespace
 
 extern "C" {
 
-OTEL_API const char *otel_version(void) { return OTEL_VERSION_STRING; }
+OTEL_API const char *otel_version(void) {
+  return OTEL_VERSION_STRING;
+}
 
 OTEL_API const char *otel_status_str(int32_t status) {
   switch (status) {
@@ -106,7 +112,9 @@ OTEL_API int32_t otel_config_new(otel_config **out) {
   });
 }
 
-OTEL_API void otel_config_free(otel_config *config) { delete config; }
+OTEL_API void otel_config_free(otel_config *config) {
+  delete config;
+}
 
 OTEL_API int32_t otel_config_set(otel_config *config, otel_str key, otel_str value, char *err,
                                  size_t err_len) {
@@ -176,7 +184,9 @@ OTEL_API int32_t otel_init(const otel_config *config, char *err, size_t err_len)
   });
 }
 
-OTEL_API otel_engine *otel_global(void) { return reinterpret_cast<otel_engine *>(Engine::global()); }
+OTEL_API otel_engine *otel_global(void) {
+  return reinterpret_cast<otel_engine *>(Engine::global());
+}
 
 OTEL_API int32_t otel_engine_new(const otel_config *config, otel_engine **out, char *err,
                                  size_t err_len) {
@@ -255,15 +265,203 @@ OTEL_API int32_t otel_log_emit(otel_scope *scope, uint64_t time_unix_nano,
   Engine *e = s->engine;
   if (e->disabled()) return OTEL_OK;
   if (OTB_UNLIKELY(severity_number < 0 || severity_number > OTEL_SEVERITY_MAX ||
-                   !otb::str_ok(severity_text) || !otb::str_ok(event_name) ||
-                   (!attrs && n_attrs) || n_attrs > (SIZE_MAX >> 6))) {
+                   !otb::str_ok(severity_text) || !otb::str_ok(event_name) || (!attrs && n_attrs) ||
+                   n_attrs > (SIZE_MAX >> 6))) {
     e->count_invalid(otb::Signal::kLogs);
     return OTEL_E_INVALID_ARG;
   }
   return guard([&] {
-    otb::LogRecordArgs a{time_unix_nano, observed_unix_nano, severity_number, severity_text, body,
-                         attrs, n_attrs, event_name, ctx};
+    // No explicit context: the calling thread's current span, if any (log-trace correlation).
+    if (!ctx) ctx = otb::context_current(nullptr, nullptr);
+    otb::LogRecordArgs a{time_unix_nano,
+                         observed_unix_nano,
+                         severity_number,
+                         severity_text,
+                         body,
+                         attrs,
+                         n_attrs,
+                         event_name,
+                         ctx};
     return e->emit_log(s, a);
+  });
+}
+
+// ---- traces ----
+
+namespace {
+// Finds the engine of a span handle: OTEL_OK with *e set; OTEL_OK with *e null for a disabled
+// engine (every call is then a no-op); else the error status.
+int32_t span_engine(otel_span span, Engine **e) {
+  *e = Engine::by_id(otb::engine_id_of_handle(span));
+  if (!*e) return OTEL_E_INVALID_HANDLE;
+  if ((*e)->disabled()) {
+    *e = nullptr;
+    return OTEL_OK;
+  }
+  if ((*e)->is_shut_down()) return OTEL_E_SHUTDOWN;
+  return OTEL_OK;
+}
+}  // namespace
+
+OTEL_API int32_t otel_span_start(otel_scope *scope, otel_str name, int32_t kind,
+                                 uint64_t start_unix_nano, const otel_span_parent *parent,
+                                 const otel_attr *attrs, size_t n_attrs, const otel_link *links,
+                                 size_t n_links, otel_span *out) {
+  const otb::Scope *s = reinterpret_cast<const otb::Scope *>(scope);
+  if (OTB_UNLIKELY(!s || s->magic != otb::Scope::kMagic || !out)) return OTEL_E_INVALID_ARG;
+  Engine *e = s->engine;
+  if (e->disabled() || !e->spans()) {
+    *out = static_cast<otel_span>(e->id()) << 48;  // carries the engine: later calls are no-ops
+    return OTEL_OK;
+  }
+  if (e->is_shut_down()) return OTEL_E_SHUTDOWN;
+  if (kind < OTEL_SPAN_KIND_UNSPECIFIED || kind > OTEL_SPAN_KIND_CONSUMER)
+    return OTEL_E_INVALID_ARG;
+  return guard([&] {
+    otb::SpanStart a{s, name, kind, start_unix_nano, parent, attrs, n_attrs, links, n_links};
+    return e->spans()->start(a, out);
+  });
+}
+
+#define OTB_SPAN_CALL(span, call)       \
+  Engine *e;                            \
+  int32_t st_ = span_engine(span, &e);  \
+  if (st_ != OTEL_OK || !e) return st_; \
+  return guard([&] { return e->spans()->call; })
+
+OTEL_API int32_t otel_span_set_attrs(otel_span span, const otel_attr *attrs, size_t n_attrs) {
+  OTB_SPAN_CALL(span, set_attrs(span, attrs, n_attrs));
+}
+
+OTEL_API int32_t otel_span_add_event(otel_span span, otel_str name, uint64_t time_unix_nano,
+                                     const otel_attr *attrs, size_t n_attrs) {
+  OTB_SPAN_CALL(span, add_event(span, name, time_unix_nano, attrs, n_attrs));
+}
+
+OTEL_API int32_t otel_span_add_link(otel_span span, const otel_link *link) {
+  if (!link) return OTEL_E_INVALID_ARG;
+  OTB_SPAN_CALL(span, add_link(span, *link));
+}
+
+OTEL_API int32_t otel_span_set_status(otel_span span, int32_t code, otel_str description) {
+  OTB_SPAN_CALL(span, set_status(span, code, description));
+}
+
+OTEL_API int32_t otel_span_update_name(otel_span span, otel_str name) {
+  OTB_SPAN_CALL(span, update_name(span, name));
+}
+
+OTEL_API int32_t otel_span_record_exception(otel_span span, otel_str type, otel_str message,
+                                            otel_str stacktrace, const otel_attr *attrs,
+                                            size_t n_attrs, uint64_t time_unix_nano) {
+  if (!otb::str_ok(type) || !otb::str_ok(message) || !otb::str_ok(stacktrace) ||
+      (n_attrs && !attrs) || n_attrs > 1024)
+    return OTEL_E_INVALID_ARG;
+  // The semantic-convention exception event: exception.* first, then the caller's attributes.
+  otel_attr all[1024 + 3];
+  size_t n = 0;
+  if (type.len) all[n++] = otel_attr{otel_cstr("exception.type"), otel_value_str(type)};
+  if (message.len) all[n++] = otel_attr{otel_cstr("exception.message"), otel_value_str(message)};
+  if (stacktrace.len)
+    all[n++] = otel_attr{otel_cstr("exception.stacktrace"), otel_value_str(stacktrace)};
+  for (size_t i = 0; i < n_attrs; i++) all[n++] = attrs[i];
+  OTB_SPAN_CALL(span, add_event(span, otel_cstr("exception"), time_unix_nano, all, n));
+}
+
+OTEL_API int32_t otel_span_end(otel_span span, uint64_t end_unix_nano) {
+  OTB_SPAN_CALL(span, end(span, end_unix_nano));
+}
+
+OTEL_API int32_t otel_span_context_get(otel_span span, otel_span_context *out) {
+  if (!out) return OTEL_E_INVALID_ARG;
+  Engine *e;
+  int32_t st = span_engine(span, &e);
+  if (st != OTEL_OK) return st;
+  if (!e) {  // disabled: an invalid (all-zero) context
+    *out = otel_span_context{};
+    return OTEL_OK;
+  }
+  return guard([&] { return e->spans()->context(span, out); });
+}
+
+OTEL_API int32_t otel_span_is_recording(otel_span span) {
+  Engine *e;
+  int32_t st = span_engine(span, &e);
+  if (st != OTEL_OK) return st;
+  if (!e) return 0;
+  return guard([&] { return e->spans()->is_recording(span); });
+}
+
+#undef OTB_SPAN_CALL
+
+// ---- context ----
+
+OTEL_API int32_t otel_context_attach(otel_span span, uint64_t *token) {
+  if (!token) return OTEL_E_INVALID_ARG;
+  otel_span_context ctx = {};
+  int32_t st = otel_span_context_get(span, &ctx);
+  if (st != OTEL_OK) return st;
+  return guard([&] { return otb::context_attach(span, ctx, otel_str{nullptr, 0}, token); });
+}
+
+OTEL_API int32_t otel_context_attach_remote(const otel_span_context *ctx, otel_str trace_state,
+                                            uint64_t *token) {
+  if (!ctx || !token || !otb::str_ok(trace_state)) return OTEL_E_INVALID_ARG;
+  return guard([&] {
+    otel_span_context c = *ctx;
+    c.is_remote = 1;
+    return otb::context_attach(0, c, trace_state, token);
+  });
+}
+
+OTEL_API int32_t otel_context_restore(uint64_t token) {
+  return otb::context_restore(token);
+}
+
+OTEL_API int32_t otel_context_current(otel_span_context *ctx, otel_span *span) {
+  const otel_span_context *c = otb::context_current(span, nullptr);
+  if (ctx) *ctx = c ? *c : otel_span_context{};
+  return OTEL_OK;
+}
+
+// ---- propagation ----
+
+OTEL_API int32_t otel_propagation_inject(otel_engine *engine, const otel_span_context *ctx,
+                                         otel_str trace_state, const otel_attr *baggage,
+                                         size_t n_baggage, char *buf, size_t buf_len,
+                                         otel_header *headers, size_t max_headers,
+                                         size_t *n_headers) {
+  Engine *e = resolve(engine);
+  if (!e) return OTEL_E_NOT_INITIALIZED;
+  if (!n_headers || (!buf && buf_len) || (!headers && max_headers) || (!baggage && n_baggage) ||
+      !otb::str_ok(trace_state))
+    return OTEL_E_INVALID_ARG;
+  return guard([&] {
+    std::string current_state;
+    otel_span_context c = {};
+    if (ctx) {
+      c = *ctx;
+    } else if (const otel_span_context *cur = otb::context_current(nullptr, &current_state)) {
+      c = *cur;
+      if (!trace_state.len) trace_state = otel_str{current_state.data(), current_state.size()};
+    }
+    return otb::propagation_inject(e->propagators(), c, trace_state, baggage, n_baggage, buf,
+                                   buf_len, headers, max_headers, n_headers);
+  });
+}
+
+OTEL_API int32_t otel_propagation_extract(otel_engine *engine, const otel_header *headers,
+                                          size_t n_headers, otel_span_context *ctx,
+                                          otel_str *trace_state, otel_attr *baggage,
+                                          size_t max_baggage, size_t *n_baggage, char *buf,
+                                          size_t buf_len) {
+  Engine *e = resolve(engine);
+  if (!e) return OTEL_E_NOT_INITIALIZED;
+  if (!ctx || (!headers && n_headers) || (!baggage && max_baggage) || (!buf && buf_len))
+    return OTEL_E_INVALID_ARG;
+  return guard([&] {
+    return otb::propagation_extract(e->propagators(), headers, n_headers, ctx, trace_state, baggage,
+                                    max_baggage, n_baggage, buf, buf_len);
   });
 }
 

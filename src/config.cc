@@ -30,6 +30,25 @@ const KeyDef kKeys[] = {
     {"OTEL_BLRP_EXPORT_TIMEOUT", Kind::kMillis, "30000", nullptr},
     {"OTEL_BLRP_MAX_QUEUE_SIZE", Kind::kUint, "2048", nullptr},
     {"OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", Kind::kUint, "512", nullptr},
+    {"OTEL_TRACES_EXPORTER", Kind::kEnum, "otlp", "otlp|console|file|none"},
+    {"OTEL_BSP_SCHEDULE_DELAY", Kind::kMillis, "5000", nullptr},
+    {"OTEL_BSP_EXPORT_TIMEOUT", Kind::kMillis, "30000", nullptr},
+    {"OTEL_BSP_MAX_QUEUE_SIZE", Kind::kUint, "2048", nullptr},
+    {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", Kind::kUint, "512", nullptr},
+    {"OTELBRIDGE_BSP_MAX_QUEUE_BYTES", Kind::kBytes, "16777216", nullptr},
+    {"OTELBRIDGE_BSP_FULL_POLICY", Kind::kEnum, "drop_newest", "drop_newest|drop_oldest"},
+    {"OTEL_TRACES_SAMPLER", Kind::kEnum, "parentbased_always_on",
+     "always_on|always_off|traceidratio|parentbased_always_on|parentbased_always_off|parentbased_"
+     "traceidratio"},
+    {"OTEL_TRACES_SAMPLER_ARG", Kind::kString, "", nullptr},
+    {"OTEL_PROPAGATORS", Kind::kString, "tracecontext,baggage", nullptr},
+    {"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", Kind::kUint, "", nullptr},
+    {"OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", Kind::kUint, "", nullptr},
+    {"OTEL_SPAN_EVENT_COUNT_LIMIT", Kind::kUint, "128", nullptr},
+    {"OTEL_SPAN_LINK_COUNT_LIMIT", Kind::kUint, "128", nullptr},
+    {"OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", Kind::kUint, "", nullptr},
+    {"OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", Kind::kUint, "", nullptr},
+    {"OTELBRIDGE_MAX_LIVE_SPANS", Kind::kUint, "1048576", nullptr},
     {"OTEL_ATTRIBUTE_COUNT_LIMIT", Kind::kUint, "128", nullptr},
     {"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", Kind::kUint, "", nullptr},
     {"OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", Kind::kUint, "", nullptr},
@@ -40,16 +59,18 @@ const KeyDef kKeys[] = {
     {"OTELBRIDGE_FILE_FORMAT", Kind::kEnum, "json", "json|proto"},
     {"OTELBRIDGE_EXIT_TIMEOUT", Kind::kMillis, "5000", nullptr},
 // OTLP exporter: the generic keys carry the defaults; a per-signal key, when set, wins.
-#define OTB_OTLP_KEYS(SIG, DEF_PROTO, DEF_TIMEOUT, DEF_COMP, DEF_INSECURE)                     \
-  {"OTEL_EXPORTER_OTLP_" SIG "ENDPOINT", Kind::kString, "", nullptr},                          \
-      {"OTEL_EXPORTER_OTLP_" SIG "PROTOCOL", Kind::kEnum, DEF_PROTO, "grpc|http/protobuf|http/json"}, \
-      {"OTEL_EXPORTER_OTLP_" SIG "HEADERS", Kind::kKvList, "", nullptr},                       \
-      {"OTEL_EXPORTER_OTLP_" SIG "TIMEOUT", Kind::kMillis, DEF_TIMEOUT, nullptr},              \
-      {"OTEL_EXPORTER_OTLP_" SIG "COMPRESSION", Kind::kEnum, DEF_COMP, "none|gzip"},           \
-      {"OTEL_EXPORTER_OTLP_" SIG "CERTIFICATE", Kind::kString, "", nullptr},                   \
-      {"OTEL_EXPORTER_OTLP_" SIG "CLIENT_KEY", Kind::kString, "", nullptr},                    \
-      {"OTEL_EXPORTER_OTLP_" SIG "CLIENT_CERTIFICATE", Kind::kString, "", nullptr},            \
-      {"OTEL_EXPORTER_OTLP_" SIG "INSECURE", Kind::kBool, DEF_INSECURE, nullptr}
+#define OTB_OTLP_KEYS(SIG, DEF_PROTO, DEF_TIMEOUT, DEF_COMP, DEF_INSECURE)            \
+  {"OTEL_EXPORTER_OTLP_" SIG "ENDPOINT", Kind::kString, "", nullptr},                 \
+      {"OTEL_EXPORTER_OTLP_" SIG "PROTOCOL", Kind::kEnum, DEF_PROTO,                  \
+       "grpc|http/protobuf|http/json"},                                               \
+      {"OTEL_EXPORTER_OTLP_" SIG "HEADERS", Kind::kKvList, "", nullptr},              \
+      {"OTEL_EXPORTER_OTLP_" SIG "TIMEOUT", Kind::kMillis, DEF_TIMEOUT, nullptr},     \
+      {"OTEL_EXPORTER_OTLP_" SIG "COMPRESSION", Kind::kEnum, DEF_COMP, "none|gzip"},  \
+      {"OTEL_EXPORTER_OTLP_" SIG "CERTIFICATE", Kind::kString, "", nullptr},          \
+      {"OTEL_EXPORTER_OTLP_" SIG "CLIENT_KEY", Kind::kString, "", nullptr},           \
+      {"OTEL_EXPORTER_OTLP_" SIG "CLIENT_CERTIFICATE", Kind::kString, "", nullptr}, { \
+    "OTEL_EXPORTER_OTLP_" SIG "INSECURE", Kind::kBool, DEF_INSECURE, nullptr          \
+  }
     OTB_OTLP_KEYS("", "http/protobuf", "10000", "none", "false"),
     OTB_OTLP_KEYS("LOGS_", "", "", "", ""),
     OTB_OTLP_KEYS("TRACES_", "", "", "", ""),
@@ -216,7 +237,8 @@ bool parse_kv_list(const std::string &s, std::vector<std::pair<std::string, std:
   return true;
 }
 
-int32_t config_set(CodeConfig &c, const std::string &key, const std::string &value, std::string *err) {
+int32_t config_set(CodeConfig &c, const std::string &key, const std::string &value,
+                   std::string *err) {
   const KeyDef *d = find_key(key);
   if (!d) {
     *err = "unknown configuration key '" + key + "' (see docs/configuration.md)";
@@ -267,35 +289,43 @@ Settings resolve_settings(const CodeConfig *code, std::vector<Resolved> *all) {
   s.log_level = diag_parse_level(v["OTEL_LOG_LEVEL"].data(), v["OTEL_LOG_LEVEL"].size());
   if (s.log_level < 0) s.log_level = OTEL_DIAG_INFO;
   s.service_name = v["OTEL_SERVICE_NAME"];
-  if (!parse_kv_list(v["OTEL_RESOURCE_ATTRIBUTES"], &s.resource_attributes)) s.resource_attributes.clear();
+  if (!parse_kv_list(v["OTEL_RESOURCE_ATTRIBUTES"], &s.resource_attributes))
+    s.resource_attributes.clear();
 
-  PipelineSettings &l = s.logs;
-  l.exporter = v["OTEL_LOGS_EXPORTER"];
-  l.schedule_delay_ms = clamp32(num("OTEL_BLRP_SCHEDULE_DELAY", 1000));
-  l.export_timeout_ms = clamp32(num("OTEL_BLRP_EXPORT_TIMEOUT", 30000));
-  l.max_queue_size = clamp32(num("OTEL_BLRP_MAX_QUEUE_SIZE", 2048));
-  l.max_export_batch_size = clamp32(num("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", 512));
-  l.max_queue_bytes = num("OTELBRIDGE_BLRP_MAX_QUEUE_BYTES", 16u << 20);
-  l.full_policy = v["OTELBRIDGE_BLRP_FULL_POLICY"] == "drop_oldest" ? FullPolicy::kDropOldest
-                                                                     : FullPolicy::kDropNewest;
-  if (l.max_queue_size == 0) {
-    diag(OTEL_DIAG_WARN, "OTEL_BLRP_MAX_QUEUE_SIZE must be positive; using 2048");
-    l.max_queue_size = 2048;
-  }
-  if (l.max_export_batch_size == 0) {
-    diag(OTEL_DIAG_WARN, "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE must be positive; using 512");
-    l.max_export_batch_size = 512;
-  }
-  if (l.max_export_batch_size > l.max_queue_size) {
-    // The spec: the batch size must be less than or equal to the queue size.
-    diag(OTEL_DIAG_WARN, "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE %u exceeds OTEL_BLRP_MAX_QUEUE_SIZE %u; using %u",
-         l.max_export_batch_size, l.max_queue_size, l.max_queue_size);
-    l.max_export_batch_size = l.max_queue_size;
-  }
-  if (l.max_queue_bytes < 1024) {
-    diag(OTEL_DIAG_WARN, "OTELBRIDGE_BLRP_MAX_QUEUE_BYTES below 1024; using 1024");
-    l.max_queue_bytes = 1024;
-  }
+  // One resolver for every signal's pipeline: BLRP for logs, BSP for traces.
+  auto pipeline = [&](PipelineSettings &l, const char *exporter_key, const std::string &p,
+                      uint32_t delay_default) {
+    const std::string q = p == "BLRP" ? "OTELBRIDGE_BLRP_" : "OTELBRIDGE_BSP_";
+    const std::string o = "OTEL_" + p + "_";
+    l.exporter = v[exporter_key];
+    l.schedule_delay_ms = clamp32(num((o + "SCHEDULE_DELAY").c_str(), delay_default));
+    l.export_timeout_ms = clamp32(num((o + "EXPORT_TIMEOUT").c_str(), 30000));
+    l.max_queue_size = clamp32(num((o + "MAX_QUEUE_SIZE").c_str(), 2048));
+    l.max_export_batch_size = clamp32(num((o + "MAX_EXPORT_BATCH_SIZE").c_str(), 512));
+    l.max_queue_bytes = num((q + "MAX_QUEUE_BYTES").c_str(), 16u << 20);
+    l.full_policy =
+        v[q + "FULL_POLICY"] == "drop_oldest" ? FullPolicy::kDropOldest : FullPolicy::kDropNewest;
+    if (l.max_queue_size == 0) {
+      diag(OTEL_DIAG_WARN, "%sMAX_QUEUE_SIZE must be positive; using 2048", o.c_str());
+      l.max_queue_size = 2048;
+    }
+    if (l.max_export_batch_size == 0) {
+      diag(OTEL_DIAG_WARN, "%sMAX_EXPORT_BATCH_SIZE must be positive; using 512", o.c_str());
+      l.max_export_batch_size = 512;
+    }
+    if (l.max_export_batch_size > l.max_queue_size) {
+      // The spec: the batch size must be less than or equal to the queue size.
+      diag(OTEL_DIAG_WARN, "%sMAX_EXPORT_BATCH_SIZE %u exceeds %sMAX_QUEUE_SIZE %u; using %u",
+           o.c_str(), l.max_export_batch_size, o.c_str(), l.max_queue_size, l.max_queue_size);
+      l.max_export_batch_size = l.max_queue_size;
+    }
+    if (l.max_queue_bytes < 1024) {
+      diag(OTEL_DIAG_WARN, "%sMAX_QUEUE_BYTES below 1024; using 1024", q.c_str());
+      l.max_queue_bytes = 1024;
+    }
+  };
+  pipeline(s.logs, "OTEL_LOGS_EXPORTER", "BLRP", 1000);
+  pipeline(s.traces, "OTEL_TRACES_EXPORTER", "BSP", 5000);
 
   s.attr_count_limit = clamp32(num("OTEL_ATTRIBUTE_COUNT_LIMIT", 128));
   if (!v["OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"].empty())
@@ -306,6 +336,38 @@ Settings resolve_settings(const CodeConfig *code, std::vector<Resolved> *all) {
   s.log_attr_value_chars = v["OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT"].empty()
                                ? s.attr_value_chars
                                : num("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", SIZE_MAX);
+  // Span limits fall back to the generic attribute limits.
+  s.span_attr_count_limit = v["OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"].empty()
+                                ? s.attr_count_limit
+                                : clamp32(num("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", 128));
+  s.span_attr_value_chars = v["OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT"].empty()
+                                ? s.attr_value_chars
+                                : num("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", SIZE_MAX);
+  s.span_event_count_limit = clamp32(num("OTEL_SPAN_EVENT_COUNT_LIMIT", 128));
+  s.span_link_count_limit = clamp32(num("OTEL_SPAN_LINK_COUNT_LIMIT", 128));
+  s.event_attr_count_limit = v["OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT"].empty()
+                                 ? s.attr_count_limit
+                                 : clamp32(num("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", 128));
+  s.link_attr_count_limit = v["OTEL_LINK_ATTRIBUTE_COUNT_LIMIT"].empty()
+                                ? s.attr_count_limit
+                                : clamp32(num("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", 128));
+  s.max_live_spans = clamp32(num("OTELBRIDGE_MAX_LIVE_SPANS", 1u << 20));
+  if (s.max_live_spans == 0) s.max_live_spans = 1;
+  s.sampler = v["OTEL_TRACES_SAMPLER"];
+  s.sampler_arg = 1.0;
+  if (!v["OTEL_TRACES_SAMPLER_ARG"].empty()) {
+    char *end = nullptr;
+    const std::string &a = v["OTEL_TRACES_SAMPLER_ARG"];
+    double d = strtod(a.c_str(), &end);
+    if (end && *end == 0 && d >= 0.0 && d <= 1.0) {
+      s.sampler_arg = d;
+    } else if (s.sampler.find("traceidratio") != std::string::npos) {
+      diag(OTEL_DIAG_WARN,
+           "ignoring OTEL_TRACES_SAMPLER_ARG=\"%s\": expected a number in [0, 1]; using 1.0",
+           a.c_str());
+    }
+  }
+  s.propagators = v["OTEL_PROPAGATORS"];
   s.file_path = v["OTELBRIDGE_FILE_PATH"].empty() ? "-" : v["OTELBRIDGE_FILE_PATH"];
   s.file_format = v["OTELBRIDGE_FILE_FORMAT"] == "proto" ? FileFormat::kProto : FileFormat::kJson;
   s.exit_timeout_ms = clamp32(num("OTELBRIDGE_EXIT_TIMEOUT", 5000));

@@ -40,11 +40,20 @@ struct Settings {
   int32_t log_level = OTEL_DIAG_INFO;
   std::string service_name;
   std::vector<std::pair<std::string, std::string>> resource_attributes;  // decoded
-  PipelineSettings logs;
+  PipelineSettings logs;                                                 // OTEL_BLRP_*
+  PipelineSettings traces;                                               // OTEL_BSP_*
   uint32_t attr_count_limit = 128;
   size_t attr_value_chars = SIZE_MAX;
   uint32_t log_attr_count_limit = 128;
   size_t log_attr_value_chars = SIZE_MAX;
+  uint32_t span_attr_count_limit = 128;
+  size_t span_attr_value_chars = SIZE_MAX;
+  uint32_t span_event_count_limit = 128, span_link_count_limit = 128;
+  uint32_t event_attr_count_limit = 128, link_attr_count_limit = 128;
+  uint32_t max_live_spans = 1u << 20;
+  std::string sampler = "parentbased_always_on";
+  double sampler_arg = 1.0;
+  std::string propagators = "tracecontext,baggage";
   std::string file_path = "-";  // "-" = stdout
   FileFormat file_format = FileFormat::kJson;
   uint32_t exit_timeout_ms = 5000;
@@ -64,7 +73,8 @@ struct CodeConfig {
 
 // Validates and stores one key/value from code. OTEL_OK, OTEL_E_UNKNOWN_KEY or
 // OTEL_E_INVALID_CONFIG with a message in *err.
-int32_t config_set(CodeConfig &c, const std::string &key, const std::string &value, std::string *err);
+int32_t config_set(CodeConfig &c, const std::string &key, const std::string &value,
+                   std::string *err);
 
 // Resolves every known key (code > environment > default) and parses them into Settings. Bad
 // environment values produce a warning through diag and the default.

@@ -31,6 +31,14 @@ std::vector<Engine *> &engines() {
   return *v;
 }
 
+// Engine ids for span handles: 1..65535, never reused, so a handle from a freed engine finds
+// nothing rather than another engine's span.
+std::atomic<Engine *> *engine_ids() {
+  static std::atomic<Engine *> *ids = new std::atomic<Engine *>[65536]();
+  return ids;
+}
+uint32_t g_next_engine_id = 1;  // guarded by engines_mu()
+
 uint64_t deadline_after(uint32_t timeout_ms) {
   return timeout_ms == 0 ? UINT64_MAX : mono_nano() + uint64_t{timeout_ms} * 1000000u;
 }
@@ -112,6 +120,10 @@ int32_t Engine::create(const CodeConfig *code, bool global, Engine **out, std::s
     e->scope_limits_.value_chars = e->settings_.attr_value_chars;
     if (e->settings_.logs.exporter != "none")
       e->pipes_[OTEL_SIGNAL_LOGS] = std::make_unique<Pipeline>(Signal::kLogs, e->settings_.logs);
+    if (e->settings_.traces.exporter != "none")
+      e->pipes_[OTEL_SIGNAL_TRACES] =
+          std::make_unique<Pipeline>(Signal::kTraces, e->settings_.traces);
+    e->propagators_ = parse_propagators(e->settings_.propagators);
     std::string why;
     e->make_exporters(&why);
     if (!why.empty()) {
@@ -136,6 +148,16 @@ int32_t Engine::create(const CodeConfig *code, bool global, Engine **out, std::s
         return OTEL_E_ALREADY_INITIALIZED;
       }
     }
+    if (g_next_engine_id <= 0xFFFF) {
+      raw->id_ = static_cast<uint16_t>(g_next_engine_id++);
+      engine_ids()[raw->id_].store(raw, std::memory_order_release);
+    } else {
+      diag(OTEL_DIAG_WARN,
+           "more than 65535 engines in this process: spans are disabled in new ones");
+    }
+    if (!raw->settings_.disabled && raw->id_)
+      raw->spans_ = std::make_unique<SpanTable>(raw->settings_,
+                                                raw->pipes_[OTEL_SIGNAL_TRACES].get(), raw->id_);
     engines().push_back(raw);
   }
   *out = raw;
@@ -173,6 +195,7 @@ bool Engine::destroy(Engine *e) {
     std::lock_guard<std::mutex> lk(engines_mu());
     auto &v = engines();
     v.erase(std::remove(v.begin(), v.end(), e), v.end());
+    if (e->id_) engine_ids()[e->id_].store(nullptr, std::memory_order_release);
   }
   delete e;
   return true;
@@ -219,6 +242,16 @@ int32_t Engine::scope_get(otel_str name, otel_str version, otel_str schema_url,
   scope_index_.emplace(std::move(key), s.get());
   scopes_.push_back(std::move(s));
   return OTEL_OK;
+}
+
+Engine *Engine::by_id(uint16_t id) {
+  return id ? engine_ids()[id].load(std::memory_order_acquire) : nullptr;
+}
+
+void Engine::wake_worker() {
+  std::lock_guard<std::mutex> lk(wmu_);
+  wake_ = true;
+  wake_cv_.notify_one();
 }
 
 void Engine::count_invalid(Signal s) {
@@ -340,11 +373,14 @@ void Engine::worker_main() {
     uint64_t deadline = UINT64_MAX;
     for (int i = 0; i < kSignalCount; i++)
       if (pipes_[i])
-        deadline = std::min(deadline, last_export[i] + uint64_t{pipes_[i]->settings().schedule_delay_ms} * 1000000u);
+        deadline =
+            std::min(deadline,
+                     last_export[i] + uint64_t{pipes_[i]->settings().schedule_delay_ms} * 1000000u);
     auto ready = [&] {
       if (stop_ || wake_ || flush_requested_ != flush_done_) return true;
       for (int i = 0; i < kSignalCount; i++)
-        if (pipes_[i] && pipes_[i]->queued() >= pipes_[i]->settings().max_export_batch_size) return true;
+        if (pipes_[i] && pipes_[i]->queued() >= pipes_[i]->settings().max_export_batch_size)
+          return true;
       return false;
     };
     wait_until_mono(wake_cv_, lk, deadline, ready);
@@ -407,9 +443,9 @@ int32_t Engine::shutdown(uint32_t timeout_ms) {
     std::unique_lock<std::mutex> lk(wmu_);
     stop_ = true;
     wake_cv_.notify_one();
-    if (st == OTEL_OK) st = wait_until_mono(done_cv_, lk, deadline, [&] { return worker_exited_; })
-                               ? OTEL_OK
-                               : OTEL_E_TIMEOUT;
+    if (st == OTEL_OK)
+      st = wait_until_mono(done_cv_, lk, deadline, [&] { return worker_exited_; }) ? OTEL_OK
+                                                                                   : OTEL_E_TIMEOUT;
     if (worker_exited_) {
       lk.unlock();
       worker_->join();
@@ -422,7 +458,8 @@ int32_t Engine::shutdown(uint32_t timeout_ms) {
         if (e) e->cancel();
       worker_->detach();
       worker_stuck_ = true;
-      diag(OTEL_DIAG_WARN, "shutdown timed out after %u ms; queued records are dropped", timeout_ms);
+      diag(OTEL_DIAG_WARN, "shutdown timed out after %u ms; queued records are dropped",
+           timeout_ms);
     }
   }
   for (auto &p : pipes_)
@@ -449,6 +486,7 @@ void Engine::atfork_prepare() {
   for (Engine *e : engines()) {
     e->scopes_mu_.lock();
     e->wmu_.lock();
+    if (e->spans_) e->spans_->mutex().lock();
     for (auto &p : e->pipes_)
       if (p) p->mutex().lock();
   }
@@ -458,6 +496,7 @@ void Engine::atfork_parent() {
   for (Engine *e : engines()) {
     for (auto &p : e->pipes_)
       if (p) p->mutex().unlock();
+    if (e->spans_) e->spans_->mutex().unlock();
     e->wmu_.unlock();
     e->scopes_mu_.unlock();
   }
@@ -465,9 +504,14 @@ void Engine::atfork_parent() {
 }
 
 void Engine::atfork_child() {
+  ids_after_fork();  // parent and child must never generate the same ids
   for (Engine *e : engines()) {
     for (auto &p : e->pipes_)
       if (p) p->mutex().unlock();
+    if (e->spans_) {
+      e->spans_->mutex().unlock();
+      e->spans_->after_fork_child();
+    }
     e->wmu_.unlock();
     e->scopes_mu_.unlock();
     e->after_fork_child();

@@ -20,7 +20,9 @@
 #include "encode.h"
 #include "exporters.h"
 #include "pipeline.h"
+#include "propagation.h"
 #include "resource.h"
+#include "spans.h"
 
 namespace otb {
 
@@ -41,6 +43,8 @@ class Engine {
   static int32_t create(const CodeConfig *code, bool global, Engine **out, std::string *err,
                         std::unique_ptr<Exporter> (*exporter_override)(Signal) = nullptr);
   static Engine *global() { return global_.load(std::memory_order_acquire); }
+  // The engine a span handle belongs to (ids are never reused), or null.
+  static Engine *by_id(uint16_t id);
   // Frees the engine. False (and nothing freed) if a stuck exporter still uses it.
   static bool destroy(Engine *e);
   ~Engine();
@@ -57,6 +61,14 @@ class Engine {
   int32_t shutdown(uint32_t timeout_ms);
   int32_t stats(int32_t signal, uint64_t *out, size_t n) const;
   void count_invalid(Signal s);
+
+  // Traces: the live spans (always present unless disabled; with OTEL_TRACES_EXPORTER=none spans
+  // still carry context but nothing is queued), and the configured propagators.
+  SpanTable *spans() { return spans_.get(); }
+  const Propagators &propagators() const { return propagators_; }
+  uint16_t id() const { return id_; }
+  // Tells the worker a full batch is waiting (producers call it when push() says so).
+  void wake_worker();
 
  private:
   Engine() = default;
@@ -85,6 +97,9 @@ class Engine {
   std::unique_ptr<Exporter> (*exporter_override_)(Signal) = nullptr;
   std::unique_ptr<Pipeline> pipes_[kSignalCount];
   std::unique_ptr<Exporter> exporters_[kSignalCount];
+  std::unique_ptr<SpanTable> spans_;
+  Propagators propagators_;
+  uint16_t id_ = 0;
 
   std::mutex scopes_mu_;
   std::vector<std::unique_ptr<Scope>> scopes_;

@@ -58,8 +58,40 @@ OTB_MSG(kResourceLogs, {1, "resource", K::kMsg, &kResource, false},
         {2, "scopeLogs", K::kMsg, &kScopeLogs, true}, {3, "schemaUrl", K::kStr, nullptr, false});
 OTB_MSG(kLogsRequest, {1, "resourceLogs", K::kMsg, &kResourceLogs, true});
 
+OTB_MSG(kStatus, {2, "message", K::kStr, nullptr, false}, {3, "code", K::kEnum, nullptr, false});
+OTB_MSG(kEvent, {1, "timeUnixNano", K::kFixed64, nullptr, false},
+        {2, "name", K::kStr, nullptr, false}, {3, "attributes", K::kMsg, &kKeyValue, true},
+        {4, "droppedAttributesCount", K::kU32, nullptr, false});
+OTB_MSG(kLink, {1, "traceId", K::kHex, nullptr, false}, {2, "spanId", K::kHex, nullptr, false},
+        {3, "traceState", K::kStr, nullptr, false}, {4, "attributes", K::kMsg, &kKeyValue, true},
+        {5, "droppedAttributesCount", K::kU32, nullptr, false},
+        {6, "flags", K::kFixed32, nullptr, false});
+OTB_MSG(kSpan, {1, "traceId", K::kHex, nullptr, false}, {2, "spanId", K::kHex, nullptr, false},
+        {3, "traceState", K::kStr, nullptr, false}, {4, "parentSpanId", K::kHex, nullptr, false},
+        {16, "flags", K::kFixed32, nullptr, false}, {5, "name", K::kStr, nullptr, false},
+        {6, "kind", K::kEnum, nullptr, false},
+        {7, "startTimeUnixNano", K::kFixed64, nullptr, false},
+        {8, "endTimeUnixNano", K::kFixed64, nullptr, false},
+        {9, "attributes", K::kMsg, &kKeyValue, true},
+        {10, "droppedAttributesCount", K::kU32, nullptr, false},
+        {11, "events", K::kMsg, &kEvent, true}, {12, "droppedEventsCount", K::kU32, nullptr, false},
+        {13, "links", K::kMsg, &kLink, true}, {14, "droppedLinksCount", K::kU32, nullptr, false},
+        {15, "status", K::kMsg, &kStatus, false});
+OTB_MSG(kScopeSpans, {1, "scope", K::kMsg, &kScope, false}, {2, "spans", K::kMsg, &kSpan, true},
+        {3, "schemaUrl", K::kStr, nullptr, false});
+OTB_MSG(kResourceSpans, {1, "resource", K::kMsg, &kResource, false},
+        {2, "scopeSpans", K::kMsg, &kScopeSpans, true}, {3, "schemaUrl", K::kStr, nullptr, false});
+OTB_MSG(kTracesRequest, {1, "resourceSpans", K::kMsg, &kResourceSpans, true});
+
 const Msg *request_schema(Signal s) {
-  return s == Signal::kLogs ? &kLogsRequest : nullptr;
+  switch (s) {
+    case Signal::kLogs:
+      return &kLogsRequest;
+    case Signal::kTraces:
+      return &kTracesRequest;
+    default:
+      return nullptr;
+  }
 }
 
 // ---- JSON writing ----
@@ -390,6 +422,116 @@ void console_log_record(std::string *o, const uint8_t *p, size_t n, const std::s
   o->push_back('\n');
 }
 
+const char *kind_word(uint64_t k) {
+  static const char *kKinds[] = {"UNSPECIFIED", "INTERNAL", "SERVER",
+                                 "CLIENT",      "PRODUCER", "CONSUMER"};
+  return k < 6 ? kKinds[k] : "?";
+}
+
+// One line per span: start time, name, scope, ids, parent, kind, duration, status, attributes,
+// events and links.
+void console_span(std::string *o, const uint8_t *p, size_t n, const std::string &scope) {
+  PbReader r(p, n);
+  PbField f;
+  uint64_t start = 0, end = 0, kind = 0, status_code = 0;
+  const uint8_t *tid = nullptr, *sid = nullptr, *pid = nullptr;
+  std::string name, attrs, events, status_msg;
+  size_t links = 0;
+  while (r.next(&f)) {
+    switch (f.num) {
+      case 1:
+        if (f.len == 16) tid = f.data;
+        break;
+      case 2:
+        if (f.len == 8) sid = f.data;
+        break;
+      case 4:
+        if (f.len == 8) pid = f.data;
+        break;
+      case 5:
+        name.assign(reinterpret_cast<const char *>(f.data), f.len);
+        break;
+      case 6:
+        kind = f.u;
+        break;
+      case 7:
+        start = f.u;
+        break;
+      case 8:
+        end = f.u;
+        break;
+      case 9: {
+        PbReader kv(f.data, f.len);
+        PbField k;
+        std::string key, val;
+        while (kv.next(&k)) {
+          if (k.num == 1) key.assign(reinterpret_cast<const char *>(k.data), k.len);
+          if (k.num == 2) {
+            val.clear();
+            console_value(&val, k.data, k.len, false);
+          }
+        }
+        attrs += attrs.empty() ? " {" : ", ";
+        attrs += key + "=" + val;
+        break;
+      }
+      case 11: {
+        PbReader ev(f.data, f.len);
+        PbField e;
+        while (ev.next(&e))
+          if (e.num == 2) {
+            events += events.empty() ? " events=[" : ", ";
+            events.append(reinterpret_cast<const char *>(e.data), e.len);
+          }
+        break;
+      }
+      case 13:
+        links++;
+        break;
+      case 15: {
+        PbReader st(f.data, f.len);
+        PbField x;
+        while (st.next(&x)) {
+          if (x.num == 3) status_code = x.u;
+          if (x.num == 2) status_msg.assign(reinterpret_cast<const char *>(x.data), x.len);
+        }
+        break;
+      }
+    }
+  }
+  console_time(o, start);
+  *o += " SPAN " + name + " [" + scope + "]";
+  if (tid) {
+    *o += " trace_id=";
+    hex(o, tid, 16);
+  }
+  if (sid) {
+    *o += " span_id=";
+    hex(o, sid, 8);
+  }
+  if (pid) {
+    *o += " parent=";
+    hex(o, pid, 8);
+  } else {
+    *o += " parent=none";
+  }
+  *o += " kind=";
+  *o += kind_word(kind);
+  char dur[48];
+  snprintf(dur, sizeof dur, " duration=%.3fms",
+           end >= start ? static_cast<double>(end - start) / 1e6 : 0.0);
+  *o += dur;
+  *o += status_code == 2 ? " status=ERROR" : status_code == 1 ? " status=OK" : " status=UNSET";
+  if (!status_msg.empty()) {
+    o->push_back(' ');
+    json_string(o, reinterpret_cast<const uint8_t *>(status_msg.data()), status_msg.size());
+  }
+  if (!attrs.empty()) *o += attrs + "}";
+  if (!events.empty()) *o += events + "]";
+  if (links) *o += " links=" + std::to_string(links);
+  o->push_back('\n');
+}
+
 }  // namespace
 
 bool request_to_json(Signal signal, const uint8_t *p, size_t n, std::string *out) {
@@ -398,7 +540,9 @@ bool request_to_json(Signal signal, const uint8_t *p, size_t n, std::string *out
 }
 
 bool request_to_console(Signal signal, const uint8_t *p, size_t n, std::string *out) {
-  if (signal != Signal::kLogs) return false;
+  if (signal != Signal::kLogs && signal != Signal::kTraces) return false;
+  // The same envelope for every signal: Resource* (1) > Scope* (2) > scope (1), records (2).
+  auto record = signal == Signal::kLogs ? &console_log_record : &console_span;
   PbReader req(p, n);
   PbField rl;
   while (req.next(&rl)) {
@@ -420,7 +564,7 @@ bool request_to_console(Signal signal, const uint8_t *p, size_t n, std::string *
       }
       PbReader recs(sl.data, sl.len);
       while (recs.next(&x))
-        if (x.num == 2) console_log_record(out, x.data, x.len, scope);
+        if (x.num == 2) record(out, x.data, x.len, scope);
       if (recs.bad) return false;
     }
     if (res.bad) return false;

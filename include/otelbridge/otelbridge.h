@@ -275,6 +275,7 @@ OTEL_API int32_t otel_scope_get(otel_engine *engine, otel_str name, otel_str ver
                                 otel_scope **out);
 
 /* ---- Logs ------------------------------------------------------------------------------------ */
+/* (ctx NULL below means: this thread's current context, see otel_context_attach.) */
 
 /* Emits one log record in `scope`. Encoded on the calling thread and queued; never blocks on
  * the exporter and allocates nothing in steady state.
@@ -285,7 +286,8 @@ OTEL_API int32_t otel_scope_get(otel_engine *engine, otel_str name, otel_str ver
  *   body                NULL = no body; else any value
  *   attrs, n_attrs      attributes (NULL with 0); limits per OTEL_LOGRECORD_ATTRIBUTE_*_LIMIT
  *   event_name          empty = none
- *   ctx                 trace context; NULL or an all-zero trace_id = none
+ *   ctx                 trace context; NULL = the thread's current context (if any); an
+ *                       all-zero trace_id = none
  * Returns OTEL_OK when queued; OTEL_E_QUEUE_FULL / OTEL_E_TOO_LARGE when dropped (counted);
  * OTEL_E_SHUTDOWN after shutdown; OTEL_E_INVALID_ARG for bad arguments (counted as invalid). */
 OTEL_API int32_t otel_log_emit(otel_scope *scope, uint64_t time_unix_nano,
@@ -293,6 +295,147 @@ OTEL_API int32_t otel_log_emit(otel_scope *scope, uint64_t time_unix_nano,
                                otel_str severity_text, const otel_value *body,
                                const otel_attr *attrs, size_t n_attrs, otel_str event_name,
                                const otel_span_context *ctx);
+
+/* ---- Traces ---------------------------------------------------------------------------------- */
+
+/* A span handle: a 64-bit slot + generation value. 0 is never a valid span. Using a handle after
+ * its span ended, or after its engine shut down, returns OTEL_E_INVALID_HANDLE / OTEL_E_SHUTDOWN
+ * and never touches freed memory. Any thread may use a handle; calls on one span are serialized. */
+typedef uint64_t otel_span;
+
+#define OTEL_SPAN_KIND_UNSPECIFIED 0
+#define OTEL_SPAN_KIND_INTERNAL 1
+#define OTEL_SPAN_KIND_SERVER 2
+#define OTEL_SPAN_KIND_CLIENT 3
+#define OTEL_SPAN_KIND_PRODUCER 4
+#define OTEL_SPAN_KIND_CONSUMER 5
+
+#define OTEL_STATUS_UNSET 0
+#define OTEL_STATUS_OK 1
+#define OTEL_STATUS_ERROR 2
+
+/* Where a new span's parent comes from (otel_span_parent.kind). */
+#define OTEL_PARENT_CURRENT 0 /* the calling thread's current context (a root when none) */
+#define OTEL_PARENT_ROOT 1    /* no parent: a new trace */
+#define OTEL_PARENT_SPAN 2    /* .span, a live span handle */
+#define OTEL_PARENT_REMOTE 3  /* .ctx and .trace_state, e.g. from otel_propagation_extract() */
+
+/* A span's parent. Frozen value type, size 64. */
+typedef struct otel_span_parent {
+  int32_t kind; /* OTEL_PARENT_* */
+  int32_t reserved_;
+  otel_span span;
+  otel_span_context ctx;
+  otel_str trace_state;
+} otel_span_parent;
+
+/* A link from a span to another span context. Frozen value type, size 64. */
+typedef struct otel_link {
+  otel_span_context ctx;
+  otel_str trace_state;
+  const otel_attr *attrs;
+  size_t n_attrs;
+} otel_link;
+
+/* Starts a span in `scope`. The sampler (OTEL_TRACES_SAMPLER) decides whether it is recorded; a
+ * span that is not recorded still has a valid context and handle (so it propagates), costs no
+ * encoding and is never exported.
+ *   name           the span name (may be changed later)
+ *   kind           OTEL_SPAN_KIND_*
+ *   start_unix_nano 0 = now
+ *   parent         NULL = OTEL_PARENT_CURRENT
+ *   attrs, links   copied; limits per OTEL_SPAN_*_LIMIT
+ * *out receives the handle. Returns OTEL_OK, OTEL_E_INVALID_ARG, OTEL_E_INVALID_HANDLE (a stale
+ * parent span), OTEL_E_SHUTDOWN, or OTEL_E_NO_MEMORY (too many live spans). */
+OTEL_API int32_t otel_span_start(otel_scope *scope, otel_str name, int32_t kind,
+                                 uint64_t start_unix_nano, const otel_span_parent *parent,
+                                 const otel_attr *attrs, size_t n_attrs, const otel_link *links,
+                                 size_t n_links, otel_span *out);
+
+/* Sets attributes (an existing key is overwritten). */
+OTEL_API int32_t otel_span_set_attrs(otel_span span, const otel_attr *attrs, size_t n_attrs);
+
+/* Adds an event; time_unix_nano 0 = now. */
+OTEL_API int32_t otel_span_add_event(otel_span span, otel_str name, uint64_t time_unix_nano,
+                                     const otel_attr *attrs, size_t n_attrs);
+
+/* Adds a link. */
+OTEL_API int32_t otel_span_add_link(otel_span span, const otel_link *link);
+
+/* Sets the status (OTEL_STATUS_*). The description is kept only with OTEL_STATUS_ERROR. Once
+ * OK is set, later calls do not change it (spec). */
+OTEL_API int32_t otel_span_set_status(otel_span span, int32_t code, otel_str description);
+
+/* Replaces the span's name. */
+OTEL_API int32_t otel_span_update_name(otel_span span, otel_str name);
+
+/* Records an exception as the semantic-convention event "exception" with exception.type,
+ * exception.message and exception.stacktrace (empty ones are omitted) plus extra attributes.
+ * Does not change the status. time_unix_nano 0 = now. */
+OTEL_API int32_t otel_span_record_exception(otel_span span, otel_str type, otel_str message,
+                                            otel_str stacktrace, const otel_attr *attrs,
+                                            size_t n_attrs, uint64_t time_unix_nano);
+
+/* Ends the span (end_unix_nano 0 = now) and, when recorded, queues it for export. The handle is
+ * invalid afterwards: a second end returns OTEL_E_INVALID_HANDLE. */
+OTEL_API int32_t otel_span_end(otel_span span, uint64_t end_unix_nano);
+
+/* The span's context (trace id, span id, flags). */
+OTEL_API int32_t otel_span_context_get(otel_span span, otel_span_context *out);
+
+/* 1 when the span is recorded (sampled and not ended), 0 when not, negative on error. */
+OTEL_API int32_t otel_span_is_recording(otel_span span);
+
+/* ---- Context: the calling thread's current span (for C callers) -------------------------------
+ * Bindings with their own context (Python contextvars, Go context.Context) pass parents and log
+ * contexts explicitly instead. Log records emitted with ctx == NULL take this thread's current
+ * context. */
+
+/* Makes `span` current on this thread. *token receives a value for otel_context_restore(). */
+OTEL_API int32_t otel_context_attach(otel_span span, uint64_t *token);
+
+/* Makes a remote context current (e.g. the one extracted from incoming headers), so spans started
+ * with OTEL_PARENT_CURRENT become its children. */
+OTEL_API int32_t otel_context_attach_remote(const otel_span_context *ctx, otel_str trace_state,
+                                            uint64_t *token);
+
+/* Restores what was current before the attach that returned `token`. Restoring out of order
+ * returns OTEL_E_INVALID_ARG (and restores nothing). */
+OTEL_API int32_t otel_context_restore(uint64_t token);
+
+/* The calling thread's current context; *span receives its handle (0 for a remote context or
+ * none). An all-zero trace_id means no current context. Either pointer may be NULL. */
+OTEL_API int32_t otel_context_current(otel_span_context *ctx, otel_span *span);
+
+/* ---- Propagation (W3C traceparent / tracestate, W3C baggage; OTEL_PROPAGATORS) ------------------ */
+
+/* A header name/value pair. Frozen value type, size 32. */
+typedef struct otel_header {
+  otel_str name;
+  otel_str value;
+} otel_header;
+
+/* Writes the headers the configured propagators produce for `ctx` (NULL = this thread's current
+ * context), `trace_state` and `baggage` entries (string values). Names and values are written
+ * into buf and returned as views in headers[0..*n_headers). OTEL_E_INVALID_ARG when buf or
+ * headers are too small (nothing partial is returned). A context without a valid trace id
+ * produces no traceparent. */
+OTEL_API int32_t otel_propagation_inject(otel_engine *engine, const otel_span_context *ctx,
+                                         otel_str trace_state, const otel_attr *baggage,
+                                         size_t n_baggage, char *buf, size_t buf_len,
+                                         otel_header *headers, size_t max_headers,
+                                         size_t *n_headers);
+
+/* Reads incoming headers (names case-insensitive) with the configured propagators. Malformed
+ * headers are ignored, never an error: *ctx is all-zero when no valid traceparent was found.
+ * The trace state and baggage entries (percent-decoded string values) are written into buf and
+ * returned as views; baggage may be NULL with max_baggage 0. OTEL_E_INVALID_ARG when buf is too
+ * small for what was found. */
+OTEL_API int32_t otel_propagation_extract(otel_engine *engine, const otel_header *headers,
+                                          size_t n_headers, otel_span_context *ctx,
+                                          otel_str *trace_state, otel_attr *baggage,
+                                          size_t max_baggage, size_t *n_baggage, char *buf,
+                                          size_t buf_len);
 
 /* ---- Diagnose ------------------------------------------------------------------------------- */
 
@@ -325,6 +468,9 @@ OTEL_STATIC_ASSERT_(sizeof(otel_str) == 16, "otel_str layout is frozen");
 OTEL_STATIC_ASSERT_(sizeof(otel_value) == 24, "otel_value layout is frozen");
 OTEL_STATIC_ASSERT_(sizeof(otel_attr) == 40, "otel_attr layout is frozen");
 OTEL_STATIC_ASSERT_(sizeof(otel_span_context) == 32, "otel_span_context layout is frozen");
+OTEL_STATIC_ASSERT_(sizeof(otel_span_parent) == 64, "otel_span_parent layout is frozen");
+OTEL_STATIC_ASSERT_(sizeof(otel_link) == 64, "otel_link layout is frozen");
+OTEL_STATIC_ASSERT_(sizeof(otel_header) == 32, "otel_header layout is frozen");
 #endif
 
 /* ---- C convenience (not part of the core ABI; header-only) ----------------------------------- */

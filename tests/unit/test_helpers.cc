@@ -10,7 +10,7 @@ namespace {
 class SinkExporter final : public Exporter {
  public:
   explicit SinkExporter(Sink *s) : s_(s) {}
-  ExportResult export_request(Signal, const uint8_t *req, size_t len, size_t items,
+  ExportResult export_request(Signal signal, const uint8_t *req, size_t len, size_t items,
                               uint64_t) override {
     std::unique_lock<std::mutex> lk(s_->mu);
     s_->cv.wait(lk, [&] { return !s_->blocked || cancelled_; });
@@ -22,6 +22,7 @@ class SinkExporter final : public Exporter {
     }
     s_->requests.emplace_back(reinterpret_cast<const char *>(req), len);
     s_->batch_items.push_back(items);
+    s_->signals.push_back(signal);
     return ExportResult{!s_->fail && !cancelled_, s_->rejected};
   }
   void cancel() override {
@@ -111,6 +112,8 @@ std::vector<std::string> log_records(const std::string &request) {
       for (auto &r : pb_all(sl, 2)) out.push_back(r);
   return out;
 }
+
+std::vector<std::string> spans_in(const std::string &request) { return log_records(request); }
 
 std::string body_string(const std::string &record) { return pb_one(pb_one(record, 5), 1); }
 

@@ -25,6 +25,7 @@ struct Sink {
   std::condition_variable cv;
   std::vector<std::string> requests;
   std::vector<size_t> batch_items;
+  std::vector<Signal> signals;  // of each request
   std::atomic<int> delay_ms{0};
   bool blocked = false;
   bool fail = false;
@@ -61,6 +62,8 @@ std::vector<std::string> pb_all(const std::string &msg, uint32_t field);  // len
 std::string pb_one(const std::string &msg, uint32_t field);               // last, or ""
 // The LogRecord messages inside an ExportLogsServiceRequest, in order.
 std::vector<std::string> log_records(const std::string &request);
+// The Span messages inside an ExportTraceServiceRequest, in order.
+std::vector<std::string> spans_in(const std::string &request);
 // The string body of a LogRecord ("" if none or not a string).
 std::string body_string(const std::string &record);
 
