@@ -1,4 +1,5 @@
-/* quickstart: emit log records from several threads through otelbridge.
+/* quickstart: a trace with a span per worker thread, and log records emitted inside those spans
+ * (so they carry the span's trace and span ids), from several threads through otelbridge.
  *
  * With nothing configured it prints them on the console. Point it elsewhere with the usual
  * variables, e.g. OTEL_LOGS_EXPORTER=file OTELBRIDGE_FILE_PATH=logs.jsonl ./quickstart
@@ -14,9 +15,19 @@
 #define RECORDS_PER_THREAD 5
 
 static otel_scope *g_scope;
+static otel_span g_root;
 
 static void *worker(void *arg) {
   long id = (long)arg;
+  /* A child span of the request, made current on this thread: the log records below are
+   * correlated with it without passing a context. */
+  otel_span_parent parent = {OTEL_PARENT_SPAN, 0, g_root, {{0}, {0}, 0, 0, {0}}, {NULL, 0}};
+  otel_attr span_attrs[1] = {{otel_cstr("thread.index"), otel_value_int(id)}};
+  otel_span span = 0;
+  uint64_t token = 0;
+  otel_span_start(g_scope, otel_cstr("process order"), OTEL_SPAN_KIND_INTERNAL, 0, &parent,
+                  span_attrs, 1, NULL, 0, &span);
+  otel_context_attach(span, &token);
   for (int i = 0; i < RECORDS_PER_THREAD; i++) {
     otel_attr attrs[3] = {
         {otel_cstr("thread.index"), otel_value_int(id)},
@@ -28,6 +39,8 @@ static void *worker(void *arg) {
                                3, otel_cstr(""), NULL);
     if (st != OTEL_OK) fprintf(stderr, "emit: %s\n", otel_status_str(st));
   }
+  otel_context_restore(token);
+  otel_span_end(span, 0);
   return NULL;
 }
 
@@ -39,6 +52,8 @@ int main(void) {
    * unless the environment names an exporter. */
   const char *env = getenv("OTEL_LOGS_EXPORTER");
   if (!env || !*env) otel_config_set(cfg, otel_cstr("OTEL_LOGS_EXPORTER"), otel_cstr("console"), NULL, 0);
+  env = getenv("OTEL_TRACES_EXPORTER");
+  if (!env || !*env) otel_config_set(cfg, otel_cstr("OTEL_TRACES_EXPORTER"), otel_cstr("console"), NULL, 0);
   const char *svc = getenv("OTEL_SERVICE_NAME");
   if (!svc || !*svc)
     otel_config_set(cfg, otel_cstr("OTEL_SERVICE_NAME"), otel_cstr("quickstart"), NULL, 0);
@@ -54,6 +69,11 @@ int main(void) {
     fprintf(stderr, "otel_scope_get: %s\n", otel_status_str(st));
     return 1;
   }
+
+  otel_attr root_attrs[2] = {{otel_cstr("http.request.method"), otel_value_str(otel_cstr("POST"))},
+                             {otel_cstr("http.route"), otel_value_str(otel_cstr("/checkout"))}};
+  otel_span_start(g_scope, otel_cstr("POST /checkout"), OTEL_SPAN_KIND_SERVER, 0, NULL, root_attrs, 2,
+                  NULL, 0, &g_root);
 
   pthread_t t[THREADS];
   for (long i = 0; i < THREADS; i++) pthread_create(&t[i], NULL, worker, (void *)i);
@@ -75,9 +95,15 @@ int main(void) {
                            {0}};
   otel_log_emit(g_scope, 0, 0, OTEL_SEVERITY_WARN, otel_cstr("WARN"), &body, NULL, 0,
                 otel_cstr("cart.checkout"), &ctx);
+  otel_span_add_event(g_root, otel_cstr("payment.authorized"), 0, NULL, 0);
+  otel_span_set_status(g_root, OTEL_STATUS_OK, otel_cstr(""));
+  otel_span_end(g_root, 0);
 
-  uint64_t stats[OTEL_STAT_COUNT];
+  uint64_t stats[OTEL_STAT_COUNT], spans[OTEL_STAT_COUNT];
   st = otel_engine_shutdown(NULL, 5000);
+  otel_engine_stats(NULL, OTEL_SIGNAL_TRACES, spans, OTEL_STAT_COUNT);
+  fprintf(stderr, "quickstart: spans accepted=%llu exported=%llu\n",
+          (unsigned long long)spans[OTEL_STAT_ACCEPTED], (unsigned long long)spans[OTEL_STAT_EXPORTED]);
   otel_engine_stats(NULL, OTEL_SIGNAL_LOGS, stats, OTEL_STAT_COUNT);
   fprintf(stderr, "quickstart: shutdown=%s accepted=%llu exported=%llu dropped=%llu\n",
           otel_status_str(st), (unsigned long long)stats[OTEL_STAT_ACCEPTED],
