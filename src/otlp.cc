@@ -304,7 +304,13 @@ class OtlpExporter final : public Exporter {
       uint64_t wait_ms =
           r.retry_after_ms >= 0 ? static_cast<uint64_t>(r.retry_after_ms) : jitter(backoff_ms);
       backoff_ms = std::min(backoff_ms * 2, kMaxBackoffMs);
-      if (mono_nano() + wait_ms * 1000000u >= deadline) {
+      // Our own backoff is shortened to fit one last attempt before the deadline (a receiver
+      // that comes back meanwhile still gets the data); a delay the server asked for is not.
+      const uint64_t now = mono_nano();
+      const uint64_t left_ms = deadline > now ? (deadline - now) / 1000000u : 0;
+      if (r.retry_after_ms < 0 && wait_ms + kLastAttemptMs > left_ms && left_ms >= 2 * kLastAttemptMs)
+        wait_ms = left_ms - kLastAttemptMs;
+      if (wait_ms + kLastAttemptMs > left_ms) {
         report(
             OTEL_DIAG_WARN,
             "%s export to %s gave up after %d attempt%s within the timeout, %zu items dropped: %s",
@@ -332,6 +338,7 @@ class OtlpExporter final : public Exporter {
 
  private:
   static constexpr uint64_t kInitialBackoffMs = 1000, kMaxBackoffMs = 30000;
+  static constexpr uint64_t kLastAttemptMs = 250;  // the least time an attempt is worth making
 
   uint64_t jitter(uint64_t ms) {
     std::uniform_real_distribution<double> d(0.5, 1.5);

@@ -212,6 +212,21 @@ TEST(OtlpRetry, TheTimeoutBoundsTheWholeExport) {
   EXPECT_LE(t->attempts.size(), 3u);
 }
 
+TEST(OtlpRetry, BackoffIsShortenedForALastAttemptBeforeTheDeadline) {
+  auto *t = new ScriptedTransport;
+  for (int i = 0; i < 100; i++) t->script.push_back(res(TransportResult::kRetryable));
+  OtlpSignalConfig c;
+  c.timeout_ms = 2500;  // backoffs 1 s (±50%), then 2 s (±50%): the third attempt must still happen
+  auto e = make_otlp_exporter(c, std::unique_ptr<Transport>(t));
+  uint8_t req[1] = {0};
+  auto t0 = Clock::now();
+  EXPECT_FALSE(e->export_request(Signal::kLogs, req, 1, 5, mono_nano() + 60000000000ull).ok);
+  EXPECT_GE(t->attempts.size(), 3u) << "one last attempt fits before the deadline";
+  auto last = std::chrono::duration_cast<std::chrono::milliseconds>(t->attempts.back() - t0).count();
+  EXPECT_GE(last, 1500) << "the last attempt comes late, close to the deadline";
+  EXPECT_LE(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count(), 2600);
+}
+
 TEST(OtlpRetry, CancelInterruptsTheBackoff) {
   auto *t = new ScriptedTransport;
   t->script = {res(TransportResult::kRetryable, 20000)};
