@@ -8,6 +8,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=${OTELBRIDGE_JOBS:-2}
 "$root/scripts/install-deps.sh" test
+# The end-to-end tests build the Collector's receiver (tests/collector) with Go.
+command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
 
 echo "== build"
 cmake -S "$root" -B "$root/build" -G Ninja -DOTELBRIDGE_BUILD_TESTS=ON >/dev/null

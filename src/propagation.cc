@@ -20,6 +20,13 @@
 //    all. Members past a limit are ignored (extract) or not written (inject); a single member over
 //    4096 bytes is skipped and the ones after it still count. Properties (";k=v") are validated and
 //    dropped. A repeated key keeps its first position and takes the last value.
+//  - Inject skips baggage entries whose key is not an RFC 9110 token or whose value is not a
+//    string; no usable entry means no baggage header. A tracestate that is not valid is not sent.
+//  - All or nothing: when buf (or headers, or the caller's baggage array on extract) is too small,
+//    the result is OTEL_E_INVALID_ARG and every output is empty (*n_headers 0; on extract a zero
+//    context, an empty trace state and no baggage). Only what is actually returned needs room: a
+//    dropped tracestate or a header that is not written needs none. max_baggage 0 means the caller
+//    does not want baggage, which is then not parsed.
 #include "propagation.h"
 
 #include <cstring>
@@ -39,13 +46,25 @@ constexpr size_t kMaxStrLen = SIZE_MAX / 4;
 
 const char kHex[] = "0123456789abcdef";
 
-bool bad_str(otel_str s) { return (s.ptr == nullptr && s.len != 0) || s.len > kMaxStrLen; }
+bool bad_str(otel_str s) {
+  return (s.ptr == nullptr && s.len != 0) || s.len > kMaxStrLen;
+}
 
-inline bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-inline bool is_lcalpha(unsigned char c) { return c >= 'a' && c <= 'z'; }
-inline bool is_alpha(unsigned char c) { return is_lcalpha(c) || (c >= 'A' && c <= 'Z'); }
-inline bool is_lchex(unsigned char c) { return is_digit(c) || (c >= 'a' && c <= 'f'); }
-inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
+inline bool is_digit(unsigned char c) {
+  return c >= '0' && c <= '9';
+}
+inline bool is_lcalpha(unsigned char c) {
+  return c >= 'a' && c <= 'z';
+}
+inline bool is_alpha(unsigned char c) {
+  return is_lcalpha(c) || (c >= 'A' && c <= 'Z');
+}
+inline bool is_lchex(unsigned char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'f');
+}
+inline bool is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
 
 // Any-case hex digit value, or -1.
 inline int hex_value(unsigned char c) {
@@ -105,7 +124,9 @@ View trim_ows(const char *p, size_t n) {
   return View{p, n};
 }
 
-bool views_equal(View a, View b) { return a.n == b.n && (a.n == 0 || !memcmp(a.p, b.p, a.n)); }
+bool views_equal(View a, View b) {
+  return a.n == b.n && (a.n == 0 || !memcmp(a.p, b.p, a.n));
+}
 
 // ASCII case-insensitive comparison of a header name with a lowercase literal.
 bool name_is(otel_str name, const char *lower, size_t lower_len) {
@@ -357,7 +378,8 @@ struct BaggageParser {
     View key = trim_ows(m.p, static_cast<size_t>(eq - m.p));
     if (!baggage_key_valid(key)) return;
     const char *rest = eq + 1, *end = m.p + m.n;
-    const char *semi = static_cast<const char *>(memchr(rest, ';', static_cast<size_t>(end - rest)));
+    const char *semi =
+        static_cast<const char *>(memchr(rest, ';', static_cast<size_t>(end - rest)));
     View raw = trim_ows(rest, static_cast<size_t>((semi ? semi : end) - rest));
     for (size_t i = 0; i < raw.n; i++)
       if (!is_baggage_octet(static_cast<unsigned char>(raw.p[i]))) return;

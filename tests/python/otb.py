@@ -151,8 +151,12 @@ class OtelSpanContext(Structure):
     ]
 
 
+class OtelHeader(Structure):
+    _fields_ = [("name", OtelStr), ("value", OtelStr)]
+
+
 # The header's layout guards (LP64): these sizes are frozen.
-FROZEN_SIZES = {OtelStr: 16, OtelValue: 24, OtelAttr: 40, OtelSpanContext: 32}
+FROZEN_SIZES = {OtelStr: 16, OtelValue: 24, OtelAttr: 40, OtelSpanContext: 32, OtelHeader: 32}
 if ctypes.sizeof(c_void_p) == 8:
     for _t, _size in FROZEN_SIZES.items():
         if ctypes.sizeof(_t) != _size:
@@ -409,6 +413,12 @@ def _declare(lib: ctypes.CDLL) -> None:
         "otel_scope_get": (c_int32, [c_void_p, OtelStr, OtelStr, OtelStr, P(OtelAttr), c_size_t, P(c_void_p)]),
         "otel_log_emit": (c_int32, [c_void_p, c_uint64, c_uint64, c_int32, OtelStr, P(OtelValue),
                                     P(OtelAttr), c_size_t, OtelStr, P(OtelSpanContext)]),
+        "otel_propagation_inject": (c_int32, [c_void_p, P(OtelSpanContext), OtelStr, P(OtelAttr),
+                                              c_size_t, c_void_p, c_size_t, P(OtelHeader), c_size_t,
+                                              P(c_size_t)]),
+        "otel_propagation_extract": (c_int32, [c_void_p, P(OtelHeader), c_size_t, P(OtelSpanContext),
+                                               P(OtelStr), P(OtelAttr), c_size_t, P(c_size_t),
+                                               c_void_p, c_size_t]),
     }
     for name, (restype, argtypes) in sigs.items():
         fn = getattr(lib, name)  # AttributeError names the missing export
@@ -524,6 +534,62 @@ class Lib:
         return st
 
 
+    # -- propagation
+    def propagation_inject(self, engine, ctx=None, trace_state="", baggage=None,
+                           buf_len: int = 65536, max_headers: int = 8):
+        """Returns (status, [(name bytes, value bytes)]). ctx: None (= the thread's current
+        context), an OtelSpanContext or a dict for Arena.span_context. baggage: (key, value) pairs
+        or a dict; values are strings (anything Arena.fill accepts, to test the others)."""
+        a = Arena()
+        if isinstance(ctx, dict):
+            ctx = a.span_context(**ctx)
+        ctx_ptr = None if ctx is None else byref(ctx)
+        bag_ptr, n_bag = a.attrs(baggage)
+        buf = ctypes.create_string_buffer(max(buf_len, 1))
+        headers = (OtelHeader * max(max_headers, 1))()
+        n = c_size_t(12345)
+        st = self.dll.otel_propagation_inject(_handle(engine), ctx_ptr, a.str(trace_state), bag_ptr,
+                                              n_bag, buf if buf_len else None, buf_len,
+                                              headers if max_headers else None, max_headers,
+                                              byref(n))
+        out = [(_view_bytes(h.name), _view_bytes(h.value)) for h in headers[:n.value]] \
+            if st == OTEL_OK else []
+        del a
+        return st, out
+
+    def propagation_extract(self, engine, headers, buf_len: int = 65536, max_baggage: int = 256):
+        """headers: (name, value) pairs (str or bytes). Returns (status, OtelSpanContext,
+        trace_state bytes, [(key bytes, value bytes)])."""
+        a = Arena()
+        n_h = len(headers)
+        harr = (OtelHeader * max(n_h, 1))()
+        for i, (k, v) in enumerate(headers):
+            harr[i].name = a.str(k)
+            harr[i].value = a.str(v)
+        ctx = OtelSpanContext()
+        ts = OtelStr()
+        bag = (OtelAttr * max(max_baggage, 1))()
+        n_bag = c_size_t(12345)
+        buf = ctypes.create_string_buffer(max(buf_len, 1))
+        st = self.dll.otel_propagation_extract(_handle(engine), harr if n_h else None, n_h,
+                                               byref(ctx), byref(ts),
+                                               bag if max_baggage else None, max_baggage,
+                                               byref(n_bag), buf if buf_len else None, buf_len)
+        entries = []
+        if st == OTEL_OK:
+            for i in range(n_bag.value):
+                if bag[i].value.type != OTEL_VALUE_STRING:
+                    raise AssertionError(f"baggage entry {i} has type {bag[i].value.type}")
+                entries.append((_view_bytes(bag[i].key), _view_bytes(bag[i].value.u.str)))
+        state = _view_bytes(ts) if st == OTEL_OK else b""
+        del a
+        return st, ctx, state, entries
+
+
+def _view_bytes(s: OtelStr) -> bytes:
+    return ctypes.string_at(s.ptr, s.len) if s.len else b""
+
+
 def _handle(h):
     # Every engine function treats NULL as "the global engine"; tests never mean that by accident.
     if not h:
@@ -540,3 +606,306 @@ def load() -> Lib:
     if _LIB is None:
         _LIB = Lib()
     return _LIB
+
+
+# ==== Traces and context (header: "Traces", "Context") =========================================
+# Appended for tests/python/test_traces_*.py. Declared lazily (Lib._tdll), so nothing above changes.
+
+OTEL_E_CHECK_FAILED = -14
+STATUS_NAMES.setdefault(OTEL_E_CHECK_FAILED, "OTEL_E_CHECK_FAILED")
+
+OTEL_SPAN_KIND_UNSPECIFIED = 0
+OTEL_SPAN_KIND_INTERNAL = 1
+OTEL_SPAN_KIND_SERVER = 2
+OTEL_SPAN_KIND_CLIENT = 3
+OTEL_SPAN_KIND_PRODUCER = 4
+OTEL_SPAN_KIND_CONSUMER = 5
+
+OTEL_STATUS_UNSET = 0
+OTEL_STATUS_OK = 1
+OTEL_STATUS_ERROR = 2
+
+OTEL_PARENT_CURRENT = 0
+OTEL_PARENT_ROOT = 1
+OTEL_PARENT_SPAN = 2
+OTEL_PARENT_REMOTE = 3
+
+
+class OtelSpanParent(Structure):
+    _fields_ = [
+        ("kind", c_int32),
+        ("reserved_", c_int32),
+        ("span", c_uint64),
+        ("ctx", OtelSpanContext),
+        ("trace_state", OtelStr),
+    ]
+
+
+class OtelLink(Structure):
+    _fields_ = [
+        ("ctx", OtelSpanContext),
+        ("trace_state", OtelStr),
+        ("attrs", POINTER(OtelAttr)),
+        ("n_attrs", c_size_t),
+    ]
+
+
+FROZEN_SIZES.update({OtelSpanParent: 64, OtelLink: 64})
+if ctypes.sizeof(c_void_p) == 8:
+    for _t in (OtelSpanParent, OtelLink):
+        if ctypes.sizeof(_t) != 64:
+            raise ImportError(f"otb: sizeof({_t.__name__}) is {ctypes.sizeof(_t)}, the header freezes it at 64")
+    if OtelSpanParent.span.offset != 8 or OtelSpanParent.ctx.offset != 16 or OtelSpanParent.trace_state.offset != 48:
+        raise ImportError("otb: otel_span_parent field offsets differ from otelbridge.h")
+
+
+class Parent:
+    """A span parent for Lib.span_start. Use the constructors: Parent.current(), Parent.root(),
+    Parent.span(handle), Parent.remote(trace_id, span_id, trace_flags, trace_state), or
+    Parent.raw(kind, ...) for an arbitrary (possibly invalid) kind."""
+
+    __slots__ = ("kind", "span_handle", "ctx", "trace_state")
+
+    def __init__(self, kind: int, span_handle: int = 0, ctx: dict | None = None, trace_state=None):
+        self.kind = kind
+        self.span_handle = span_handle
+        self.ctx = ctx
+        self.trace_state = trace_state
+
+    @classmethod
+    def current(cls):
+        return cls(OTEL_PARENT_CURRENT)
+
+    @classmethod
+    def root(cls):
+        return cls(OTEL_PARENT_ROOT)
+
+    @classmethod
+    def span(cls, handle: int):
+        return cls(OTEL_PARENT_SPAN, span_handle=handle)
+
+    @classmethod
+    def remote(cls, trace_id: bytes, span_id: bytes, trace_flags: int = 1, trace_state=None,
+               is_remote: int = 1):
+        return cls(OTEL_PARENT_REMOTE, ctx=dict(trace_id=trace_id, span_id=span_id,
+                                                trace_flags=trace_flags, is_remote=is_remote),
+                   trace_state=trace_state)
+
+    @classmethod
+    def raw(cls, kind: int, span_handle: int = 0, ctx: dict | None = None, trace_state=None):
+        return cls(kind, span_handle, ctx, trace_state)
+
+    def __repr__(self):
+        return f"Parent(kind={self.kind}, span={self.span_handle:#x}, ctx={self.ctx}, ts={self.trace_state!r})"
+
+
+class Link:
+    """A link for Lib.span_start / Lib.span_add_link."""
+
+    __slots__ = ("trace_id", "span_id", "trace_flags", "is_remote", "trace_state", "attrs")
+
+    def __init__(self, trace_id: bytes, span_id: bytes, trace_flags: int = 0, is_remote: int = 0,
+                 trace_state=None, attrs=None):
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.trace_flags = trace_flags
+        self.is_remote = is_remote
+        self.trace_state = trace_state
+        self.attrs = attrs
+
+    def __repr__(self):
+        return (f"Link({self.trace_id.hex()}, {self.span_id.hex()}, flags={self.trace_flags}, "
+                f"remote={self.is_remote}, ts={self.trace_state!r}, attrs={self.attrs!r})")
+
+
+def _arena_parent(a: Arena, p: Parent) -> OtelSpanParent:
+    sp = OtelSpanParent()
+    a._keep.append(sp)
+    sp.kind = p.kind
+    sp.reserved_ = 0
+    sp.span = p.span_handle
+    if p.ctx is not None:
+        c = p.ctx
+        sp.ctx.trace_id[:] = list(c["trace_id"])
+        sp.ctx.span_id[:] = list(c["span_id"])
+        sp.ctx.trace_flags = c.get("trace_flags", 0)
+        sp.ctx.is_remote = c.get("is_remote", 0)
+    sp.trace_state = a.str(p.trace_state)
+    return sp
+
+
+def _arena_link(a: Arena, l: Link, into: OtelLink) -> None:
+    into.ctx.trace_id[:] = list(l.trace_id)
+    into.ctx.span_id[:] = list(l.span_id)
+    into.ctx.trace_flags = l.trace_flags
+    into.ctx.is_remote = l.is_remote
+    into.trace_state = a.str(l.trace_state)
+    into.attrs, into.n_attrs = a.attrs(l.attrs)
+
+
+def _arena_links(a: Arena, links):
+    """(POINTER(OtelLink) or None, n) from a list of Link, or RawAttrs-like (ptr, n) via RawLinks."""
+    if links is None:
+        return None, 0
+    if isinstance(links, RawLinks):
+        return links.ptr, links.n
+    n = len(links)
+    if n == 0:
+        return None, 0
+    arr = (OtelLink * n)()
+    a._keep.append(arr)
+    for i, l in enumerate(links):
+        _arena_link(a, l, arr[i])
+    return ctypes.cast(arr, POINTER(OtelLink)), n
+
+
+class RawLinks:
+    """A (links pointer, n_links) pair given explicitly, e.g. RawLinks(None, 2)."""
+
+    __slots__ = ("ptr", "n")
+
+    def __init__(self, ptr, n: int):
+        self.ptr = ptr
+        self.n = n
+
+
+def span_context_dict(ctx: OtelSpanContext) -> dict:
+    return dict(trace_id=bytes(ctx.trace_id), span_id=bytes(ctx.span_id),
+                trace_flags=ctx.trace_flags, is_remote=ctx.is_remote)
+
+
+def _declare_traces(dll: ctypes.CDLL) -> None:
+    P = POINTER
+    sigs = {
+        "otel_span_start": (c_int32, [c_void_p, OtelStr, c_int32, c_uint64, P(OtelSpanParent),
+                                      P(OtelAttr), c_size_t, P(OtelLink), c_size_t, P(c_uint64)]),
+        "otel_span_set_attrs": (c_int32, [c_uint64, P(OtelAttr), c_size_t]),
+        "otel_span_add_event": (c_int32, [c_uint64, OtelStr, c_uint64, P(OtelAttr), c_size_t]),
+        "otel_span_add_link": (c_int32, [c_uint64, P(OtelLink)]),
+        "otel_span_set_status": (c_int32, [c_uint64, c_int32, OtelStr]),
+        "otel_span_update_name": (c_int32, [c_uint64, OtelStr]),
+        "otel_span_record_exception": (c_int32, [c_uint64, OtelStr, OtelStr, OtelStr, P(OtelAttr),
+                                                 c_size_t, c_uint64]),
+        "otel_span_end": (c_int32, [c_uint64, c_uint64]),
+        "otel_span_context_get": (c_int32, [c_uint64, P(OtelSpanContext)]),
+        "otel_span_is_recording": (c_int32, [c_uint64]),
+        "otel_context_attach": (c_int32, [c_uint64, P(c_uint64)]),
+        "otel_context_attach_remote": (c_int32, [P(OtelSpanContext), OtelStr, P(c_uint64)]),
+        "otel_context_restore": (c_int32, [c_uint64]),
+        "otel_context_current": (c_int32, [P(OtelSpanContext), P(c_uint64)]),
+    }
+    for name, (restype, argtypes) in sigs.items():
+        fn = getattr(dll, name)  # AttributeError names the missing export
+        fn.restype = restype
+        fn.argtypes = argtypes
+
+
+class _TraceMethods:
+    """Span and context entry points, attached to Lib below. Statuses are returned as they are;
+    nothing raises on a negative status."""
+
+    def _tdll(self) -> ctypes.CDLL:
+        if not getattr(self, "_traces_declared", False):
+            _declare_traces(self.dll)
+            self._traces_declared = True
+        return self.dll
+
+    def span_start(self, scope, name, kind: int = OTEL_SPAN_KIND_INTERNAL, start_unix_nano: int = 0,
+                   parent: Parent | None = None, attrs=None, links=None,
+                   null_out: bool = False) -> tuple[int, int]:
+        """(status, handle). parent None = NULL (the current context). null_out passes out=NULL."""
+        dll = self._tdll()
+        a = Arena()
+        pptr = None if parent is None else byref(_arena_parent(a, parent))
+        aptr, n = a.attrs(attrs)
+        lptr, nl = _arena_links(a, links)
+        out = c_uint64(0)
+        st = dll.otel_span_start(scope, a.str(name), kind, start_unix_nano, pptr, aptr, n, lptr, nl,
+                                 None if null_out else byref(out))
+        del a
+        return st, out.value
+
+    def span_set_attrs(self, span: int, attrs) -> int:
+        dll = self._tdll()
+        a = Arena()
+        ptr, n = a.attrs(attrs)
+        return dll.otel_span_set_attrs(span, ptr, n)
+
+    def span_add_event(self, span: int, name, time_unix_nano: int = 0, attrs=None) -> int:
+        dll = self._tdll()
+        a = Arena()
+        ptr, n = a.attrs(attrs)
+        return dll.otel_span_add_event(span, a.str(name), time_unix_nano, ptr, n)
+
+    def span_add_link(self, span: int, link: Link | None) -> int:
+        dll = self._tdll()
+        a = Arena()
+        if link is None:
+            return dll.otel_span_add_link(span, None)
+        l = OtelLink()
+        a._keep.append(l)
+        _arena_link(a, link, l)
+        return dll.otel_span_add_link(span, byref(l))
+
+    def span_set_status(self, span: int, code: int, description="") -> int:
+        dll = self._tdll()
+        a = Arena()
+        return dll.otel_span_set_status(span, code, a.str(description))
+
+    def span_update_name(self, span: int, name) -> int:
+        dll = self._tdll()
+        a = Arena()
+        return dll.otel_span_update_name(span, a.str(name))
+
+    def span_record_exception(self, span: int, type="", message="", stacktrace="", attrs=None,
+                              time_unix_nano: int = 0) -> int:
+        dll = self._tdll()
+        a = Arena()
+        ptr, n = a.attrs(attrs)
+        return dll.otel_span_record_exception(span, a.str(type), a.str(message), a.str(stacktrace),
+                                              ptr, n, time_unix_nano)
+
+    def span_end(self, span: int, end_unix_nano: int = 0) -> int:
+        return self._tdll().otel_span_end(span, end_unix_nano)
+
+    def span_context_get(self, span: int, null_out: bool = False) -> tuple[int, dict | None]:
+        """(status, {trace_id, span_id, trace_flags, is_remote}); the dict is None on error."""
+        dll = self._tdll()
+        ctx = OtelSpanContext()
+        st = dll.otel_span_context_get(span, None if null_out else byref(ctx))
+        return st, (span_context_dict(ctx) if st == OTEL_OK and not null_out else None)
+
+    def span_is_recording(self, span: int) -> int:
+        return self._tdll().otel_span_is_recording(span)
+
+    def context_attach(self, span: int, null_token: bool = False) -> tuple[int, int]:
+        dll = self._tdll()
+        tok = c_uint64(0)
+        st = dll.otel_context_attach(span, None if null_token else byref(tok))
+        return st, tok.value
+
+    def context_attach_remote(self, trace_id: bytes, span_id: bytes, trace_flags: int = 1,
+                              trace_state=None, is_remote: int = 0) -> tuple[int, int]:
+        dll = self._tdll()
+        a = Arena()
+        ctx = a.span_context(trace_id, span_id, trace_flags, is_remote)
+        tok = c_uint64(0)
+        st = dll.otel_context_attach_remote(byref(ctx), a.str(trace_state), byref(tok))
+        return st, tok.value
+
+    def context_restore(self, token: int) -> int:
+        return self._tdll().otel_context_restore(token)
+
+    def context_current(self) -> tuple[int, dict, int]:
+        """(status, context dict, span handle)."""
+        dll = self._tdll()
+        ctx = OtelSpanContext()
+        span = c_uint64(0)
+        st = dll.otel_context_current(byref(ctx), byref(span))
+        return st, span_context_dict(ctx), span.value
+
+
+for _name, _fn in list(_TraceMethods.__dict__.items()):
+    if not _name.startswith("__") and not hasattr(Lib, _name):
+        setattr(Lib, _name, _fn)
+del _name, _fn
