@@ -398,10 +398,18 @@ OTEL_API int32_t otel_span_is_recording(otel_span span) {
 
 OTEL_API int32_t otel_context_attach(otel_span span, uint64_t *token) {
   if (!token) return OTEL_E_INVALID_ARG;
-  otel_span_context ctx = {};
-  int32_t st = otel_span_context_get(span, &ctx);
+  Engine *e;
+  int32_t st = span_engine(span, &e);
   if (st != OTEL_OK) return st;
-  return guard([&] { return otb::context_attach(span, ctx, otel_str{nullptr, 0}, token); });
+  return guard([&] {
+    otel_span_context ctx = {};
+    std::string state;  // children started from the current context inherit it
+    if (e) {
+      int32_t got = e->spans()->context(span, &ctx, &state);
+      if (got != OTEL_OK) return got;
+    }
+    return otb::context_attach(span, ctx, otel_str{state.data(), state.size()}, token);
+  });
 }
 
 OTEL_API int32_t otel_context_attach_remote(const otel_span_context *ctx, otel_str trace_state,

@@ -291,11 +291,11 @@ int32_t Engine::emit_log(const Scope *scope, const LogRecordArgs &args) {
   return st;
 }
 
-bool Engine::ensure_worker() {
+bool Engine::ensure_worker(bool for_shutdown) {
   if (worker_started_.load(std::memory_order_acquire)) return true;
   std::lock_guard<std::mutex> lk(wmu_);
   if (worker_started_.load(std::memory_order_relaxed)) return true;
-  if (shut_.load(std::memory_order_relaxed) || settings_.disabled) return false;
+  if ((shut_.load(std::memory_order_relaxed) && !for_shutdown) || settings_.disabled) return false;
   if (exporters_stale_) {  // a forked child: fresh exporters, the parent's were abandoned
     std::string why;
     make_exporters(&why);
@@ -418,7 +418,8 @@ void Engine::worker_main() {
 }
 
 int32_t Engine::flush_until(uint64_t deadline) {
-  if (!ensure_worker()) return shut_.load() ? OTEL_E_SHUTDOWN : OTEL_E_INTERNAL;
+  if (!worker_started_.load(std::memory_order_acquire) && !ensure_worker(shut_.load()))
+    return OTEL_E_INTERNAL;
   std::unique_lock<std::mutex> lk(wmu_);
   uint64_t target = ++flush_requested_;
   wake_cv_.notify_one();
@@ -440,9 +441,14 @@ int32_t Engine::shutdown(uint32_t timeout_ms) {
   int32_t st = OTEL_OK;
   bool started;
   {
-    // ensure_worker() checks shut_ under this lock: from here on no worker can start.
+    // ensure_worker() checks shut_ under this lock: from here on no worker can start but ours.
     std::lock_guard<std::mutex> lk(wmu_);
     started = worker_started_.load(std::memory_order_acquire);
+  }
+  if (!started) {  // records queued without a worker (e.g. only spans so far): export them too
+    bool queued = false;
+    for (auto &p : pipes_) queued |= p && p->queued() > 0;
+    if (queued) started = ensure_worker(true);
   }
   if (started) {
     st = flush_until(deadline);

@@ -69,10 +69,12 @@ class Engine {
   uint16_t id() const { return id_; }
   // Tells the worker a full batch is waiting (producers call it when push() says so).
   void wake_worker();
+  // Starts the worker if it is not running (first record, or first use in a forked child).
+  // False after shutdown. Cheap when it runs: one atomic load.
+  bool ensure_worker(bool for_shutdown = false);
 
  private:
   Engine() = default;
-  bool ensure_worker();
   void worker_main();
   void drain(Pipeline &p, Exporter *exp, size_t max_records, Batch &batch, Buf &request,
              Buf &resource, std::vector<ScopeBytes> &scope_view);

@@ -338,6 +338,7 @@ SpanSlot *SpanTable::lock_slot(otel_span h, int32_t *status) {
   uint32_t idx = static_cast<uint32_t>(h & 0xFFFFFu),
            gen = static_cast<uint32_t>(h >> 20) & kGenMask;
   *status = OTEL_E_INVALID_HANDLE;
+  if (engine_id_of_handle(h) != engine_id_) return nullptr;  // a handle of another engine
   if (idx == 0 || idx - 1 >= allocated_.load(std::memory_order_acquire)) return nullptr;
   idx--;
   SpanSlot *chunk = chunks_[idx / kChunk].load(std::memory_order_acquire);
@@ -519,6 +520,7 @@ int32_t SpanTable::end(otel_span h, uint64_t end_time) {
   SpanSlot *s = lock_slot(h, &st);
   if (!s) return st;
   if (s->recording && pipe_) {
+    s->scope->engine->ensure_worker();
     Buf &b = t_span;
     b.clear();
     b.set_limit(pipe_->max_record_bytes());
@@ -540,11 +542,12 @@ int32_t SpanTable::end(otel_span h, uint64_t end_time) {
   return st;
 }
 
-int32_t SpanTable::context(otel_span h, otel_span_context *out) {
+int32_t SpanTable::context(otel_span h, otel_span_context *out, std::string *trace_state) {
   int32_t st;
   SpanSlot *s = lock_slot(h, &st);
   if (!s) return st;
   *out = s->ctx;
+  if (trace_state) *trace_state = s->trace_state;
   s->mu.unlock();
   return OTEL_OK;
 }
@@ -574,24 +577,28 @@ struct CtxEntry {
   otel_span span;
   otel_span_context ctx;
   std::string trace_state;
+  uint64_t token;
 };
 thread_local std::vector<CtxEntry> t_stack;
 thread_local size_t t_depth = 0;
+thread_local uint32_t t_serial = 0;
 }  // namespace
 
-int32_t context_attach(otel_span span, const otel_span_context &ctx, otel_str trace_state,
-                       uint64_t *token) {
+// A token is (serial << 32) | depth: restoring checks it against the top entry, so a token used
+// twice, or from another thread, never pops the wrong context.
+int32_t context_attach(otel_span span, const otel_span_context &ctx, otel_str trace_state, uint64_t *token) {
   if (t_depth == t_stack.size()) t_stack.emplace_back();
   CtxEntry &e = t_stack[t_depth++];
   e.span = span;
   e.ctx = ctx;
   e.trace_state.assign(trace_state.ptr ? trace_state.ptr : "", trace_state.len);
-  *token = t_depth;
+  e.token = (uint64_t{++t_serial} << 32) | t_depth;
+  *token = e.token;
   return OTEL_OK;
 }
 
 int32_t context_restore(uint64_t token) {
-  if (token == 0 || token != t_depth) return OTEL_E_INVALID_ARG;
+  if (t_depth == 0 || t_stack[t_depth - 1].token != token) return OTEL_E_INVALID_ARG;
   t_depth--;
   return OTEL_OK;
 }

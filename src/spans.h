@@ -76,7 +76,7 @@ class SpanTable {
   int32_t update_name(otel_span h, otel_str name);
   // Ends the span; a recorded span is encoded and pushed to the traces pipeline.
   int32_t end(otel_span h, uint64_t end_time);
-  int32_t context(otel_span h, otel_span_context *out);
+  int32_t context(otel_span h, otel_span_context *out, std::string *trace_state = nullptr);
   int32_t is_recording(otel_span h);
   // In a forked child: the parent's spans stay readable, their locks are reset.
   void after_fork_child();
