@@ -1,17 +1,21 @@
 // OTLP/gRPC transport (libgrpc++): one unary Export call per send(), through grpc::GenericStub.
 //
-// The request is the Export*ServiceRequest the pipeline framed, sent byte for byte: no generated
-// message classes and no protobuf re-encoding. The response bytes go to decode_export_response.
-//
-// One channel per transport, created once, so the HTTP/2 connection is reused across exports.
-// Calls go through a completion queue that only the worker polls, inside send(): between exports
-// no thread of ours is inside gRPC (grpc_prefork() does nothing while a thread is), and gRPC's
-// callback-API threads, which would be, are never started.
+// - The request is the Export*ServiceRequest the pipeline framed, sent byte for byte: no generated
+//   message classes, no protobuf re-encoding. The response bytes go to decode_export_response.
+// - One channel per transport, made once by the first send() (see connect()), so the HTTP/2
+//   connection is reused across exports.
+// - Calls go through a completion queue that only the worker polls, inside send(). Between
+//   exports no thread of ours is inside gRPC, and gRPC's callback-API threads (which would be,
+//   and which make grpc_prefork() give up) are never started.
+// - Every wait is bounded by our own AsyncNext deadline, so send() returns by its deadline even
+//   when gRPC's timers do not run (as in a forked child).
 #include <grpc/support/log.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
+#include <unistd.h>
 #include <algorithm>
+
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -20,6 +24,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "diag.h"
 #include "otlp.h"
 
 namespace otb {
@@ -103,7 +108,7 @@ void quiet_grpc_logging() {
 
 // Reads a whole PEM file. False with *err naming the setting and the path (never the content).
 bool read_pem(const std::string &path, const char *what, std::string *out, std::string *err) {
-  std::FILE *f = std::fopen(path.c_str(), "rb");
+  std::FILE *f = std::fopen(path.c_str(), "rbe");
   if (f == nullptr) {
     *err = std::string("gRPC ") + what + " '" + path + "' cannot be read: " + std::strerror(errno);
     return false;
@@ -134,6 +139,15 @@ bool read_pem(const std::string &path, const char *what, std::string *out, std::
   return true;
 }
 
+bool mentions_tls(const std::string &msg) {
+  std::string m;
+  for (char ch : msg) m += static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+  for (const char *w : {"ssl", "tls", "handshake", "certificate"}) {
+    if (m.find(w) != std::string::npos) return true;
+  }
+  return false;
+}
+
 bool legal_key_char(unsigned char ch) {
   return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
          ch == '.';
@@ -145,7 +159,7 @@ bool ends_with(const std::string &s, const char *suffix) {
 }
 
 // gRPC aborts the process on metadata it considers illegal, so headers are checked once, here.
-// Keys are lowercased. Errors name the key, never the value (values are secrets).
+// Keys are lowercased. Messages name the key, never the value (values are secrets).
 bool prepare_metadata(const std::vector<std::pair<std::string, std::string>> &in,
                       std::vector<std::pair<std::string, std::string>> *out, std::string *err) {
   for (const auto &kv : in) {
@@ -162,8 +176,9 @@ bool prepare_metadata(const std::vector<std::pair<std::string, std::string>> &in
     }
     if (key.compare(0, 5, "grpc-") == 0 || key == "te" || key == "content-type" ||
         key == "user-agent" || key == "host") {
-      *err = "OTLP header '" + key + "' is reserved by gRPC and cannot be set";
-      return false;
+      // Set by gRPC itself; skipped rather than refused, so that the same headers work over HTTP.
+      diag(OTEL_DIAG_WARN, "OTLP/gRPC: header '%s' is set by gRPC itself; not sent", key.c_str());
+      continue;
     }
     if (!ends_with(key, "-bin")) {
       for (unsigned char ch : kv.second) {
@@ -180,6 +195,9 @@ bool prepare_metadata(const std::vector<std::pair<std::string, std::string>> &in
   return true;
 }
 
+// The completion-queue tag of connectivity watches; every other tag is a Call.
+char kWatchTag;
+
 // One RPC. Owned by send() while it waits; when send() gives up on it (gRPC missed its deadline
 // even after a TryCancel), the completion queue owns it until its tag comes out.
 struct Call {
@@ -188,21 +206,28 @@ struct Call {
   grpc::ByteBuffer response;
   grpc::Status status;
   std::unique_ptr<grpc::ClientAsyncResponseReader<grpc::ByteBuffer>> rpc;
+  bool cancelled_at_deadline = false;  // by wait_for(), because gRPC had not ended it
+};
+
+// What the channel is made from, checked and read (PEM files) by the factory.
+struct ChannelSpec {
+  std::string target;
+  bool tls = false;
+  grpc::SslCredentialsOptions ssl;  // PEM contents; empty roots = gRPC's default roots
 };
 
 class GrpcTransport final : public Transport {
  public:
-  GrpcTransport(const OtlpSignalConfig &c, std::shared_ptr<grpc::Channel> channel,
+  GrpcTransport(const OtlpSignalConfig &c, ChannelSpec spec,
                 std::vector<std::pair<std::string, std::string>> metadata)
-      : method_(grpc_method(c.signal)), gzip_(c.gzip), metadata_(std::move(metadata)) {
-    conn_.reset(new Conn);
-    conn_->stub.reset(new grpc::GenericStub(channel));
-    conn_->channel = std::move(channel);
-    conn_->cq.reset(new grpc::CompletionQueue);
-  }
+      : method_(grpc_method(c.signal)),
+        gzip_(c.gzip),
+        client_cert_(!c.client_cert_file.empty()),
+        spec_(std::move(spec)),
+        metadata_(std::move(metadata)) {}
 
   ~GrpcTransport() override {
-    if (!conn_) return;  // abandoned after fork: leaked on purpose
+    if (!conn_) return;  // never connected, or abandoned after fork (leaked on purpose)
     // Every call this transport started has finished or was cancelled; collect what is left in
     // the queue, then destroy it. If gRPC does not deliver in time, leak rather than hang.
     conn_->cq->Shutdown();
@@ -216,7 +241,7 @@ class GrpcTransport final : public Transport {
         (void)conn_.release();
         return;
       }
-      delete static_cast<Call *>(tag);
+      if (tag != &kWatchTag) delete static_cast<Call *>(tag);
     }
   }
 
@@ -243,14 +268,19 @@ class GrpcTransport final : public Transport {
     r.error = std::move(error);
     return r;
   }
+  std::string connect();  // "" on success, else why not
   void await_connection(std::chrono::system_clock::time_point deadline, bool has_deadline);
   bool wait_for(Call *call, std::chrono::system_clock::time_point deadline, bool has_deadline);
   TransportResult classify(const Call &call) const;
 
   const std::string method_;
   const bool gzip_;
+  const bool client_cert_;
+  const ChannelSpec spec_;
   const std::vector<std::pair<std::string, std::string>> metadata_;  // values are secrets
-  std::unique_ptr<Conn> conn_;
+  std::unique_ptr<Conn> conn_;                                       // created by the first send()
+  bool abandoned_ = false;
+  int watches_ = 0;  // connectivity watches pending in conn_->cq (worker thread only)
 
   std::atomic<bool> cancelled_{false};
   std::mutex mu_;            // guards current_
@@ -258,8 +288,12 @@ class GrpcTransport final : public Transport {
 };
 
 TransportResult GrpcTransport::send(const uint8_t *body, size_t len, uint64_t deadline_mono_ns) {
-  if (!conn_) return permanent("gRPC transport abandoned after fork");
+  if (abandoned_) return permanent("gRPC transport abandoned after fork");
   if (cancelled_.load(std::memory_order_acquire)) return permanent("cancelled");
+  if (!conn_) {
+    std::string why = connect();
+    if (!why.empty()) return permanent(why);
+  }
   if (len > static_cast<size_t>(kMaxRequestBytes)) {
     return permanent("gRPC request of " + std::to_string(len) + " bytes is over the 64 MiB limit");
   }
@@ -311,10 +345,11 @@ TransportResult GrpcTransport::send(const uint8_t *body, size_t len, uint64_t de
 // gRPC makes progress on a connection attempt only while some thread polls, and a call on a
 // channel in TRANSIENT_FAILURE fails at once without polling: with nobody else polling, a channel
 // that lost its receiver would reconnect only on gRPC's 5 s backup poller, or never. So while the
-// channel is not READY, watch its state (which polls), in slices so that cancel() is seen, until
-// it is READY or only the call's reserve is left. The call that follows is fail-fast: it goes
-// through, or fails with the channel's last error (e.g. "Connection refused", "Ssl handshake
-// failed: ..."), which says more than a DEADLINE_EXCEEDED.
+// channel is not READY, watch its state through our completion queue (polling it), in slices so
+// that cancel() is seen, until it is READY or only the call's reserve is left. Our own AsyncNext
+// deadlines bound the wait even if gRPC's timers do not run. The call that follows is fail-fast:
+// it goes through, or fails with the channel's last error (e.g. "Connection refused", "Ssl
+// handshake failed: ..."), which says more than a DEADLINE_EXCEEDED.
 void GrpcTransport::await_connection(std::chrono::system_clock::time_point deadline,
                                      bool has_deadline) {
   grpc::Channel &ch = *conn_->channel;
@@ -330,7 +365,21 @@ void GrpcTransport::await_connection(std::chrono::system_clock::time_point deadl
     const auto now = std::chrono::system_clock::now();
     if (now >= until) return;
     const auto slice_end = until - now > kConnectSlice ? now + kConnectSlice : until;
-    if (ch.WaitForStateChange(state, slice_end)) state = ch.GetState(/*try_to_connect=*/true);
+    if (watches_ == 0) {
+      // Completes when the state leaves `state`, or at its deadline (a short one, so that no
+      // watch outlives this send() for long).
+      ch.NotifyOnStateChange(state, slice_end, conn_->cq.get(), &kWatchTag);
+      watches_++;
+    }
+    void *tag = nullptr;
+    bool ok = false;
+    if (conn_->cq->AsyncNext(&tag, &ok, slice_end) != grpc::CompletionQueue::GOT_EVENT) continue;
+    if (tag == &kWatchTag) {
+      watches_--;
+      state = ch.GetState(/*try_to_connect=*/true);
+    } else {
+      delete static_cast<Call *>(tag);  // a call given up earlier
+    }
   }
 }
 
@@ -352,10 +401,15 @@ bool GrpcTransport::wait_for(Call *call, std::chrono::system_clock::time_point d
     }
     if (r == grpc::CompletionQueue::GOT_EVENT) {
       if (tag == call) return true;
-      delete static_cast<Call *>(tag);  // a call given up earlier
+      if (tag == &kWatchTag) {
+        watches_--;
+      } else {
+        delete static_cast<Call *>(tag);  // a call given up earlier
+      }
       continue;
     }
     if (r == grpc::CompletionQueue::SHUTDOWN || cancel_sent) return false;
+    call->cancelled_at_deadline = true;
     call->ctx.TryCancel();
     cancel_sent = true;
     deadline = std::chrono::system_clock::now() + kCancelGrace;
@@ -390,6 +444,9 @@ TransportResult GrpcTransport::classify(const Call &call) const {
   if (code == grpc::StatusCode::CANCELLED && cancelled_.load(std::memory_order_acquire)) {
     return permanent("cancelled");
   }
+  if (code == grpc::StatusCode::CANCELLED && call.cancelled_at_deadline) {
+    return retryable("gRPC DEADLINE_EXCEEDED: the call had not ended at its deadline (cancelled)");
+  }
 
   // grpc-status-details-bin carries a google.rpc.Status: RetryInfo, and a message when gRPC's own
   // is empty.
@@ -415,6 +472,15 @@ TransportResult GrpcTransport::classify(const Call &call) const {
   // failures, e.g. "Ssl handshake failed: SSL_ERROR_SSL: ... CERTIFICATE_VERIFY_FAILED").
   const std::string &msg = s.error_message().empty() ? detail_message : s.error_message();
   r.error = std::string("gRPC ") + code_name(code) + ": " + (msg.empty() ? "(no message)" : msg);
+  // With TLS 1.3 a receiver that wants a client certificate refuses it after the handshake, and
+  // gRPC reports only "Endpoint read failed": say that TLS was involved.
+  if (spec_.tls && code == grpc::StatusCode::UNAVAILABLE &&
+      msg.compare(0, 34, "failed to connect to all addresses") == 0 && !mentions_tls(msg)) {
+    r.error += client_cert_ ? " (TLS connection)"
+                            : " (TLS connection without a client certificate: if the receiver "
+                              "requires one, set OTEL_EXPORTER_OTLP_CLIENT_KEY and "
+                              "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE)";
+  }
   return r;
 }
 
@@ -426,9 +492,50 @@ void GrpcTransport::cancel() {
 
 void GrpcTransport::abandon_after_fork() {
   // The channel, stub, completion queue and any call in flight belong to the parent's gRPC: no
-  // shutdown, no unref, no locking. Leak them all.
+  // shutdown, no unref, no locking. Leak them all, and never connect from this copy.
+  abandoned_ = true;
   (void)conn_.release();
   current_ = nullptr;
+}
+
+// The channel is made on the first send(), not by the factory: creating credentials or a channel
+// initialises gRPC (its threads, its epoll set), and a process that forks after that cannot use
+// gRPC in the child (libgrpc 1.51). An engine that has not exported yet leaves gRPC untouched.
+//
+// So a forked child of a process that did use gRPC must not touch it: Debian's libgrpc 1.51 has no
+// working fork support (its pthread_atfork handlers are not registered, and calling grpc_prefork()
+// by hand can deadlock fork()). Such a child gets a clear, permanent error instead of exports
+// that hang until their deadline.
+std::string GrpcTransport::connect() {
+  static std::atomic<pid_t> grpc_owner{0};  // the process that first started gRPC through us
+  const pid_t me = getpid();
+  pid_t owner = 0;
+  if (!grpc_owner.compare_exchange_strong(owner, me) && owner != me) {
+    return "gRPC cannot be used in this process: it was forked after its parent had exported over "
+           "gRPC, and libgrpc 1.51 does not survive that; use OTEL_EXPORTER_OTLP_PROTOCOL="
+           "http/protobuf, or fork before the first export";
+  }
+  std::shared_ptr<grpc::ChannelCredentials> creds =
+      spec_.tls ? grpc::SslCredentials(spec_.ssl) : grpc::InsecureChannelCredentials();
+  if (!creds) return "gRPC: the TLS credentials could not be created";
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxResponseBytes);
+  args.SetMaxSendMessageSize(kMaxRequestBytes);
+  // One attempt per send(): the OTLP exporter does the retrying.
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  // Our own connections: never share a subchannel with another channel of the process (another
+  // engine's, or the host's).
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  // Reconnect soon after the receiver comes back (gRPC's default backoff grows to 120 s).
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
+  args.SetString(GRPC_ARG_PRIMARY_USER_AGENT_STRING, "otelbridge/" OTELBRIDGE_VERSION);
+  std::unique_ptr<Conn> c(new Conn);
+  c->channel = grpc::CreateCustomChannel(spec_.target, creds, args);
+  c->stub.reset(new grpc::GenericStub(c->channel));
+  c->cq.reset(new grpc::CompletionQueue);
+  conn_ = std::move(c);
+  return std::string();
 }
 
 }  // namespace
@@ -442,13 +549,12 @@ std::unique_ptr<Transport> make_grpc_transport(const OtlpSignalConfig &c, std::s
   std::vector<std::pair<std::string, std::string>> metadata;
   if (!prepare_metadata(c.headers, &metadata, err)) return nullptr;
 
-  std::shared_ptr<grpc::ChannelCredentials> creds;
-  if (!c.tls) {
-    creds = grpc::InsecureChannelCredentials();
-  } else {
-    grpc::SslCredentialsOptions ssl;
+  ChannelSpec spec;
+  spec.target = c.grpc_target;
+  spec.tls = c.tls;
+  if (c.tls) {  // never a plaintext fallback: a TLS problem is an error
     if (!c.ca_file.empty() &&
-        !read_pem(c.ca_file, "CA certificate file", &ssl.pem_root_certs, err)) {
+        !read_pem(c.ca_file, "CA certificate file", &spec.ssl.pem_root_certs, err)) {
       return nullptr;
     }
     if (c.client_key_file.empty() != c.client_cert_file.empty()) {
@@ -458,37 +564,13 @@ std::unique_ptr<Transport> make_grpc_transport(const OtlpSignalConfig &c, std::s
       return nullptr;
     }
     if (!c.client_key_file.empty()) {
-      if (!read_pem(c.client_key_file, "client key file", &ssl.pem_private_key, err) ||
-          !read_pem(c.client_cert_file, "client certificate file", &ssl.pem_cert_chain, err)) {
+      if (!read_pem(c.client_key_file, "client key file", &spec.ssl.pem_private_key, err) ||
+          !read_pem(c.client_cert_file, "client certificate file", &spec.ssl.pem_cert_chain, err)) {
         return nullptr;
       }
     }
-    creds = grpc::SslCredentials(ssl);
-    if (!creds) {
-      *err = "OTLP/gRPC: the TLS credentials could not be created";
-      return nullptr;
-    }
   }
-
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxResponseBytes);
-  args.SetMaxSendMessageSize(kMaxRequestBytes);
-  // One attempt per send(): the OTLP exporter does the retrying.
-  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
-  // Our own connections: never share a subchannel with another channel of the process (another
-  // engine's, the host's, or one a forked child inherited from its parent).
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  // Reconnect soon after the receiver comes back: a channel in reconnect backoff fails calls at
-  // once, and gRPC's default backoff grows to 120 s.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
-  args.SetString(GRPC_ARG_PRIMARY_USER_AGENT_STRING, "otelbridge/" OTELBRIDGE_VERSION);
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(c.grpc_target, creds, args);
-  if (!channel) {
-    *err = "OTLP/gRPC: cannot create a channel to '" + c.grpc_target + "'";
-    return nullptr;
-  }
-  return std::unique_ptr<Transport>(new GrpcTransport(c, std::move(channel), std::move(metadata)));
+  return std::unique_ptr<Transport>(new GrpcTransport(c, std::move(spec), std::move(metadata)));
 }
 
 }  // namespace otb
