@@ -10,6 +10,7 @@
 #include "diagnose.h"
 #include "encode.h"
 #include "engine.h"
+#include "metrics.h"
 #include "propagation.h"
 #include "spans.h"
 #include "utf8.h"
@@ -430,6 +431,82 @@ OTEL_API int32_t otel_context_current(otel_span_context *ctx, otel_span *span) {
   const otel_span_context *c = otb::context_current(span, nullptr);
   if (ctx) *ctx = c ? *c : otel_span_context{};
   return OTEL_OK;
+}
+
+// ---- metrics ----
+
+OTEL_API int32_t otel_instrument_create(otel_scope *scope, int32_t kind, int32_t number_type,
+                                        otel_str name, otel_str unit, otel_str description,
+                                        const double *advisory_boundaries, size_t n_boundaries,
+                                        otel_observe_fn callback, void *user_data,
+                                        otel_instrument **out) {
+  const otb::Scope *s = reinterpret_cast<const otb::Scope *>(scope);
+  if (!s || s->magic != otb::Scope::kMagic || !out) return OTEL_E_INVALID_ARG;
+  Engine *e = s->engine;
+  if (e->is_shut_down()) return OTEL_E_SHUTDOWN;
+  if (!e->meters()) {  // disabled, or OTEL_METRICS_EXPORTER=none
+    *out = reinterpret_cast<otel_instrument *>(otb::Meters::noop());
+    return OTEL_OK;
+  }
+  return guard([&] {
+    otb::Instrument *inst = nullptr;
+    int32_t st = e->meters()->create(s, kind, number_type, name, unit, description,
+                                     advisory_boundaries, n_boundaries, callback, user_data, &inst);
+    if (st == OTEL_OK) *out = reinterpret_cast<otel_instrument *>(inst);
+    return st;
+  });
+}
+
+OTEL_API int32_t otel_metric_record_i64(otel_instrument *instrument, int64_t value,
+                                        const otel_attr *attrs, size_t n_attrs) {
+  if (OTB_UNLIKELY(!instrument || (!attrs && n_attrs))) return OTEL_E_INVALID_ARG;
+  return guard([&] {
+    return otb::instrument_record(reinterpret_cast<otb::Instrument *>(instrument), false, value, 0,
+                                  attrs, n_attrs);
+  });
+}
+
+OTEL_API int32_t otel_metric_record_f64(otel_instrument *instrument, double value,
+                                        const otel_attr *attrs, size_t n_attrs) {
+  if (OTB_UNLIKELY(!instrument || (!attrs && n_attrs))) return OTEL_E_INVALID_ARG;
+  return guard([&] {
+    return otb::instrument_record(reinterpret_cast<otb::Instrument *>(instrument), true, 0, value,
+                                  attrs, n_attrs);
+  });
+}
+
+OTEL_API int32_t otel_instrument_bind(otel_instrument *instrument, const otel_attr *attrs,
+                                      size_t n_attrs, otel_bound **out) {
+  if (!instrument || !out || (!attrs && n_attrs)) return OTEL_E_INVALID_ARG;
+  return guard([&] {
+    otb::Series *s = nullptr;
+    int32_t st =
+        otb::instrument_bind(reinterpret_cast<otb::Instrument *>(instrument), attrs, n_attrs, &s);
+    if (st == OTEL_OK) *out = reinterpret_cast<otel_bound *>(s);
+    return st;
+  });
+}
+
+OTEL_API int32_t otel_bound_record_i64(otel_bound *bound, int64_t value) {
+  if (OTB_UNLIKELY(!bound)) return OTEL_E_INVALID_ARG;
+  return otb::series_record(reinterpret_cast<otb::Series *>(bound), false, value, 0);
+}
+
+OTEL_API int32_t otel_bound_record_f64(otel_bound *bound, double value) {
+  if (OTB_UNLIKELY(!bound)) return OTEL_E_INVALID_ARG;
+  return otb::series_record(reinterpret_cast<otb::Series *>(bound), true, 0, value);
+}
+
+OTEL_API int32_t otel_observe_i64(otel_observer *observer, int64_t value, const otel_attr *attrs,
+                                  size_t n_attrs) {
+  if (!observer || (!attrs && n_attrs)) return OTEL_E_INVALID_ARG;
+  return guard([&] { return otb::observer_record(observer, false, value, 0, attrs, n_attrs); });
+}
+
+OTEL_API int32_t otel_observe_f64(otel_observer *observer, double value, const otel_attr *attrs,
+                                  size_t n_attrs) {
+  if (!observer || (!attrs && n_attrs)) return OTEL_E_INVALID_ARG;
+  return guard([&] { return otb::observer_record(observer, true, 0, value, attrs, n_attrs); });
 }
 
 // ---- propagation ----

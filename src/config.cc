@@ -49,6 +49,12 @@ const KeyDef kKeys[] = {
     {"OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", Kind::kUint, "", nullptr},
     {"OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", Kind::kUint, "", nullptr},
     {"OTELBRIDGE_MAX_LIVE_SPANS", Kind::kUint, "1048576", nullptr},
+    {"OTEL_METRICS_EXPORTER", Kind::kEnum, "otlp", "otlp|console|file|none"},
+    {"OTEL_METRIC_EXPORT_INTERVAL", Kind::kMillis, "60000", nullptr},
+    {"OTEL_METRIC_EXPORT_TIMEOUT", Kind::kMillis, "30000", nullptr},
+    {"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", Kind::kEnum, "cumulative",
+     "cumulative|delta|lowmemory"},
+    {"OTELBRIDGE_METRICS_CARDINALITY_LIMIT", Kind::kUint, "2000", nullptr},
     {"OTEL_ATTRIBUTE_COUNT_LIMIT", Kind::kUint, "128", nullptr},
     {"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", Kind::kUint, "", nullptr},
     {"OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", Kind::kUint, "", nullptr},
@@ -368,6 +374,18 @@ Settings resolve_settings(const CodeConfig *code, std::vector<Resolved> *all) {
     }
   }
   s.propagators = v["OTEL_PROPAGATORS"];
+  // Metrics: one Metric record per instrument per collection goes through the generic pipeline;
+  // the schedule delay is the export interval.
+  s.metrics.exporter = v["OTEL_METRICS_EXPORTER"];
+  s.metrics.schedule_delay_ms = clamp32(num("OTEL_METRIC_EXPORT_INTERVAL", 60000));
+  if (s.metrics.schedule_delay_ms == 0) s.metrics.schedule_delay_ms = 60000;
+  s.metrics.export_timeout_ms = clamp32(num("OTEL_METRIC_EXPORT_TIMEOUT", 30000));
+  s.metrics.max_queue_size = 65536;
+  s.metrics.max_export_batch_size = 4096;
+  s.metrics.max_queue_bytes = 64u << 20;
+  s.metrics_temporality = v["OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"];
+  s.metrics_cardinality_limit = clamp32(num("OTELBRIDGE_METRICS_CARDINALITY_LIMIT", 2000));
+  if (s.metrics_cardinality_limit == 0) s.metrics_cardinality_limit = 1;
   s.file_path = v["OTELBRIDGE_FILE_PATH"].empty() ? "-" : v["OTELBRIDGE_FILE_PATH"];
   s.file_format = v["OTELBRIDGE_FILE_FORMAT"] == "proto" ? FileFormat::kProto : FileFormat::kJson;
   s.exit_timeout_ms = clamp32(num("OTELBRIDGE_EXIT_TIMEOUT", 5000));

@@ -42,6 +42,9 @@ struct Settings {
   std::vector<std::pair<std::string, std::string>> resource_attributes;  // decoded
   PipelineSettings logs;                                                 // OTEL_BLRP_*
   PipelineSettings traces;                                               // OTEL_BSP_*
+  PipelineSettings metrics;  // OTEL_METRIC_EXPORT_*: the interval is the schedule delay
+  std::string metrics_temporality = "cumulative";
+  uint32_t metrics_cardinality_limit = 2000;
   uint32_t attr_count_limit = 128;
   size_t attr_value_chars = SIZE_MAX;
   uint32_t log_attr_count_limit = 128;

@@ -81,7 +81,9 @@ int32_t diagnose(const CodeConfig *code, Engine *global, std::string *out) {
   struct {
     Signal sig;
     const std::string *exporter;
-  } signals[] = {{Signal::kLogs, &s.logs.exporter}, {Signal::kTraces, &s.traces.exporter}};
+  } signals[] = {{Signal::kLogs, &s.logs.exporter},
+                 {Signal::kTraces, &s.traces.exporter},
+                 {Signal::kMetrics, &s.metrics.exporter}};
   for (auto &sg : signals) {
     out->push_back('\n');
     line(out, "%s: exporter %s", signal_name(sg.sig), sg.exporter->c_str());

@@ -123,6 +123,11 @@ int32_t Engine::create(const CodeConfig *code, bool global, Engine **out, std::s
     if (e->settings_.traces.exporter != "none")
       e->pipes_[OTEL_SIGNAL_TRACES] =
           std::make_unique<Pipeline>(Signal::kTraces, e->settings_.traces);
+    if (e->settings_.metrics.exporter != "none") {
+      e->pipes_[OTEL_SIGNAL_METRICS] =
+          std::make_unique<Pipeline>(Signal::kMetrics, e->settings_.metrics);
+      e->meters_ = std::make_unique<Meters>(e->settings_, e->pipes_[OTEL_SIGNAL_METRICS].get());
+    }
     e->propagators_ = parse_propagators(e->settings_.propagators);
     std::string why;
     e->make_exporters(&why);
@@ -395,11 +400,14 @@ void Engine::worker_main() {
       Pipeline *p = pipes_[i].get();
       if (!p) continue;
       const size_t bs = p->settings().max_export_batch_size;
-      const bool due = stopping || flushing ||
-                       now >= last_export[i] + uint64_t{p->settings().schedule_delay_ms} * 1000000u;
+      const bool timer = now >= last_export[i] + uint64_t{p->settings().schedule_delay_ms} * 1000000u;
+      const bool due = stopping || flushing || timer;
       // Full batches always; the partial rest only when the timer is due or a flush asks for it
       // (never a stream of tiny batches while the exporter is slow). Bounded by what is queued
       // now, so a flush finishes even while producers keep going.
+      // Metrics are collected (observable callbacks run here) when their interval is due.
+      // (Not for the stop round: shutdown flushes first, and that flush collected.)
+      if ((timer || flushing) && i == OTEL_SIGNAL_METRICS && meters_) meters_->collect();
       size_t queued = p->queued();
       size_t take = due ? queued : queued - queued % bs;
       drain(*p, exporters_[i].get(), take, batch, request, resource, scope_view);

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "encode.h"
 #include "exporters.h"
+#include "metrics.h"
 #include "pipeline.h"
 #include "propagation.h"
 #include "resource.h"
@@ -65,6 +66,8 @@ class Engine {
   // Traces: the live spans (always present unless disabled; with OTEL_TRACES_EXPORTER=none spans
   // still carry context but nothing is queued), and the configured propagators.
   SpanTable *spans() { return spans_.get(); }
+  // Metrics: null when disabled or OTEL_METRICS_EXPORTER=none (instruments are then no-ops).
+  Meters *meters() { return meters_.get(); }
   const Propagators &propagators() const { return propagators_; }
   uint16_t id() const { return id_; }
   // Tells the worker a full batch is waiting (producers call it when push() says so).
@@ -100,6 +103,7 @@ class Engine {
   std::unique_ptr<Pipeline> pipes_[kSignalCount];
   std::unique_ptr<Exporter> exporters_[kSignalCount];
   std::unique_ptr<SpanTable> spans_;
+  std::unique_ptr<Meters> meters_;
   Propagators propagators_;
   uint16_t id_ = 0;
 

@@ -11,7 +11,22 @@ namespace otb {
 namespace {
 
 // ---- schema of the OTLP messages, for JSON ----
-enum class K { kStr, kB64, kHex, kMsg, kEnum, kU32, kI64, kFixed64, kFixed32, kDouble, kBool };
+enum class K {
+  kStr,
+  kB64,
+  kHex,
+  kMsg,
+  kEnum,
+  kU32,
+  kI64,
+  kFixed64,
+  kFixed32,
+  kDouble,
+  kBool,
+  kSfixed64,       // signed, as a JSON string
+  kPackedFixed64,  // packed repeated fixed64: an array of strings
+  kPackedDouble    // packed repeated double: an array of numbers
+};
 
 struct Msg;
 struct Fd {
@@ -83,12 +98,43 @@ OTB_MSG(kResourceSpans, {1, "resource", K::kMsg, &kResource, false},
         {2, "scopeSpans", K::kMsg, &kScopeSpans, true}, {3, "schemaUrl", K::kStr, nullptr, false});
 OTB_MSG(kTracesRequest, {1, "resourceSpans", K::kMsg, &kResourceSpans, true});
 
+OTB_MSG(kNumberPoint, {7, "attributes", K::kMsg, &kKeyValue, true},
+        {2, "startTimeUnixNano", K::kFixed64, nullptr, false},
+        {3, "timeUnixNano", K::kFixed64, nullptr, false},
+        {4, "asDouble", K::kDouble, nullptr, false}, {6, "asInt", K::kSfixed64, nullptr, false},
+        {8, "flags", K::kU32, nullptr, false});
+OTB_MSG(kHistogramPoint, {9, "attributes", K::kMsg, &kKeyValue, true},
+        {2, "startTimeUnixNano", K::kFixed64, nullptr, false},
+        {3, "timeUnixNano", K::kFixed64, nullptr, false}, {4, "count", K::kFixed64, nullptr, false},
+        {5, "sum", K::kDouble, nullptr, false},
+        {6, "bucketCounts", K::kPackedFixed64, nullptr, false},
+        {7, "explicitBounds", K::kPackedDouble, nullptr, false},
+        {10, "flags", K::kU32, nullptr, false}, {11, "min", K::kDouble, nullptr, false},
+        {12, "max", K::kDouble, nullptr, false});
+OTB_MSG(kGauge, {1, "dataPoints", K::kMsg, &kNumberPoint, true});
+OTB_MSG(kSum, {1, "dataPoints", K::kMsg, &kNumberPoint, true},
+        {2, "aggregationTemporality", K::kEnum, nullptr, false},
+        {3, "isMonotonic", K::kBool, nullptr, false});
+OTB_MSG(kHistogram, {1, "dataPoints", K::kMsg, &kHistogramPoint, true},
+        {2, "aggregationTemporality", K::kEnum, nullptr, false});
+OTB_MSG(kMetric, {1, "name", K::kStr, nullptr, false}, {2, "description", K::kStr, nullptr, false},
+        {3, "unit", K::kStr, nullptr, false}, {5, "gauge", K::kMsg, &kGauge, false},
+        {7, "sum", K::kMsg, &kSum, false}, {9, "histogram", K::kMsg, &kHistogram, false});
+OTB_MSG(kScopeMetrics, {1, "scope", K::kMsg, &kScope, false},
+        {2, "metrics", K::kMsg, &kMetric, true}, {3, "schemaUrl", K::kStr, nullptr, false});
+OTB_MSG(kResourceMetrics, {1, "resource", K::kMsg, &kResource, false},
+        {2, "scopeMetrics", K::kMsg, &kScopeMetrics, true},
+        {3, "schemaUrl", K::kStr, nullptr, false});
+OTB_MSG(kMetricsRequest, {1, "resourceMetrics", K::kMsg, &kResourceMetrics, true});
+
 const Msg *request_schema(Signal s) {
   switch (s) {
     case Signal::kLogs:
       return &kLogsRequest;
     case Signal::kTraces:
       return &kTracesRequest;
+    case Signal::kMetrics:
+      return &kMetricsRequest;
     default:
       return nullptr;
   }
@@ -222,6 +268,30 @@ bool json_scalar(std::string *o, const Fd &fd, const PbField &f) {
     case K::kBool:
       *o += f.u ? "true" : "false";
       return true;
+    case K::kSfixed64:
+      snprintf(buf, sizeof buf, "\"%lld\"", static_cast<long long>(f.u));
+      *o += buf;
+      return true;
+    case K::kPackedFixed64:
+    case K::kPackedDouble: {
+      if (f.wt != 2 || f.len % 8) return false;
+      o->push_back('[');
+      for (size_t k = 0; k < f.len; k += 8) {
+        uint64_t v;
+        std::memcpy(&v, f.data + k, 8);
+        if (k) o->push_back(',');
+        if (fd.kind == K::kPackedFixed64) {
+          snprintf(buf, sizeof buf, "\"%llu\"", static_cast<unsigned long long>(v));
+          *o += buf;
+        } else {
+          double d;
+          std::memcpy(&d, &v, 8);
+          json_double(o, d);
+        }
+      }
+      o->push_back(']');
+      return true;
+    }
   }
   return false;
 }
@@ -532,6 +602,88 @@ void console_span(std::string *o, const uint8_t *p, size_t n, const std::string 
   o->push_back('\n');
 }
 
+// The attributes of a data point as {k="v", ...} ("" when none).
+std::string console_attrs(const uint8_t *p, size_t n, uint32_t field) {
+  std::string out;
+  PbReader r(p, n);
+  PbField f;
+  while (r.next(&f)) {
+    if (f.num != field || f.wt != 2) continue;
+    PbReader kv(f.data, f.len);
+    PbField k;
+    out += out.empty() ? "{" : ", ";
+    while (kv.next(&k)) {
+      if (k.num == 1) out.append(reinterpret_cast<const char *>(k.data), k.len).push_back('=');
+      if (k.num == 2) console_value(&out, k.data, k.len, false);
+    }
+  }
+  if (!out.empty()) out += "}";
+  return out;
+}
+
+// One line per data point: time, name, attributes, value (or count/sum/min/max/buckets).
+void console_metric(std::string *o, const uint8_t *p, size_t n, const std::string &scope) {
+  std::string name, unit;
+  PbReader r(p, n);
+  PbField f;
+  while (r.next(&f)) {
+    if (f.num == 1) name.assign(reinterpret_cast<const char *>(f.data), f.len);
+    if (f.num == 3) unit.assign(reinterpret_cast<const char *>(f.data), f.len);
+  }
+  PbReader d(p, n);
+  while (d.next(&f)) {
+    if (f.num != 5 && f.num != 7 && f.num != 9) continue;
+    const bool hist = f.num == 9;
+    PbReader pts(f.data, f.len);
+    PbField pt;
+    while (pts.next(&pt)) {
+      if (pt.num != 1) continue;
+      uint64_t t = 0;
+      std::string value;
+      PbReader x(pt.data, pt.len);
+      PbField v;
+      char buf[64];
+      while (x.next(&v)) {
+        if (v.num == 3) t = v.u;
+        if (!hist && v.num == 6) value = std::to_string(static_cast<int64_t>(v.u));
+        if (!hist && v.num == 4) {
+          double dv;
+          std::memcpy(&dv, &v.u, 8);
+          json_double(&value, dv);
+        }
+        if (hist && (v.num == 4 || v.num == 5 || v.num == 11 || v.num == 12)) {
+          double dv;
+          std::memcpy(&dv, &v.u, 8);
+          if (v.num == 4)
+            snprintf(buf, sizeof buf, "count=%llu", static_cast<unsigned long long>(v.u));
+          else
+            snprintf(buf, sizeof buf, " %s=%g",
+                     v.num == 5    ? "sum"
+                     : v.num == 11 ? "min"
+                                   : "max",
+                     dv);
+          value += buf;
+        }
+        if (hist && v.num == 6 && v.wt == 2) {
+          value += " buckets=[";
+          for (size_t k = 0; k + 8 <= v.len; k += 8) {
+            uint64_t c;
+            std::memcpy(&c, v.data + k, 8);
+            value += (k ? "," : "") + std::to_string(c);
+          }
+          value += "]";
+        }
+      }
+      console_time(o, t);
+      std::string attrs = console_attrs(pt.data, pt.len, hist ? 9 : 7);
+      *o += " METRIC " + name + " [" + scope + "]" + (attrs.empty() ? "" : " ") + attrs;
+      *o += " " + value;
+      if (!unit.empty()) *o += " " + unit;
+      o->push_back('\n');
+    }
+  }
+}
+
 }  // namespace
 
 bool request_to_json(Signal signal, const uint8_t *p, size_t n, std::string *out) {
@@ -540,9 +692,10 @@ bool request_to_json(Signal signal, const uint8_t *p, size_t n, std::string *out
 }
 
 bool request_to_console(Signal signal, const uint8_t *p, size_t n, std::string *out) {
-  if (signal != Signal::kLogs && signal != Signal::kTraces) return false;
   // The same envelope for every signal: Resource* (1) > Scope* (2) > scope (1), records (2).
-  auto record = signal == Signal::kLogs ? &console_log_record : &console_span;
+  auto record = signal == Signal::kLogs     ? &console_log_record
+                : signal == Signal::kTraces ? &console_span
+                                            : &console_metric;
   PbReader req(p, n);
   PbField rl;
   while (req.next(&rl)) {

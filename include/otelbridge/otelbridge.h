@@ -437,6 +437,68 @@ OTEL_API int32_t otel_propagation_extract(otel_engine *engine, const otel_header
                                           size_t max_baggage, size_t *n_baggage, char *buf,
                                           size_t buf_len);
 
+/* ---- Metrics --------------------------------------------------------------------------------- */
+
+typedef struct otel_instrument otel_instrument; /* lives as long as its engine; no free call */
+typedef struct otel_bound otel_bound;           /* an instrument bound to one attribute set */
+typedef struct otel_observer otel_observer;     /* passed to observable callbacks */
+
+#define OTEL_INSTRUMENT_COUNTER 1
+#define OTEL_INSTRUMENT_UP_DOWN_COUNTER 2
+#define OTEL_INSTRUMENT_HISTOGRAM 3
+#define OTEL_INSTRUMENT_GAUGE 4
+#define OTEL_INSTRUMENT_OBSERVABLE_COUNTER 5
+#define OTEL_INSTRUMENT_OBSERVABLE_UP_DOWN_COUNTER 6
+#define OTEL_INSTRUMENT_OBSERVABLE_GAUGE 7
+
+#define OTEL_NUMBER_INT 1    /* int64 values */
+#define OTEL_NUMBER_DOUBLE 2 /* double values */
+
+/* A callback of an observable instrument. It runs on the engine's worker thread during a
+ * collection (periodic, otel_engine_flush, or a Prometheus scrape), one callback at a time. It
+ * reports values with otel_observe_i64/_f64 on `observer`, which is valid only during the call.
+ * It must not block for long (a collection waits for it), must not call otel_* functions other
+ * than otel_observe_*, and a crash in it is the host's. */
+typedef void (*otel_observe_fn)(otel_observer *observer, void *user_data);
+
+/* Creates (or returns the existing) instrument in `scope`. The name must follow the spec's
+ * syntax (a letter, then letters, digits, '_', '.', '-' or '/', at most 255 characters):
+ * OTEL_E_INVALID_ARG otherwise. Creating an instrument with the same scope, name (case-
+ * insensitive), kind, number type and unit returns the same instrument; a different kind, number
+ * type or unit under the same name returns a new instrument and a warning (both are exported, as
+ * the spec's duplicate-registration rule says). advisory_boundaries (histograms only, strictly
+ * increasing; NULL = the default or a view's) are copied.
+ *   callback, user_data: observable kinds only (NULL for synchronous kinds).
+ * With OTEL_METRICS_EXPORTER=none or a disabled engine, *out is a no-op instrument. */
+OTEL_API int32_t otel_instrument_create(otel_scope *scope, int32_t kind, int32_t number_type,
+                                        otel_str name, otel_str unit, otel_str description,
+                                        const double *advisory_boundaries, size_t n_boundaries,
+                                        otel_observe_fn callback, void *user_data,
+                                        otel_instrument **out);
+
+/* Synchronous measurements. Counters take non-negative values (a negative one is dropped:
+ * OTEL_E_INVALID_ARG); up-down counters any; histograms record; gauges set the last value. The
+ * attribute set identifies the series, whatever the attributes' order. Past the cardinality
+ * limit (OTELBRIDGE_METRICS_CARDINALITY_LIMIT, default 2000 series per instrument) measurements
+ * go to the overflow series {otel.metric.overflow=true}. Lock-free on an existing series. */
+OTEL_API int32_t otel_metric_record_i64(otel_instrument *instrument, int64_t value,
+                                        const otel_attr *attrs, size_t n_attrs);
+OTEL_API int32_t otel_metric_record_f64(otel_instrument *instrument, double value,
+                                        const otel_attr *attrs, size_t n_attrs);
+
+/* Binds an attribute set once; then otel_bound_record_* updates that series with no hashing or
+ * lookup. A bound series is never dropped. Bound handles live as long as the engine. */
+OTEL_API int32_t otel_instrument_bind(otel_instrument *instrument, const otel_attr *attrs,
+                                      size_t n_attrs, otel_bound **out);
+OTEL_API int32_t otel_bound_record_i64(otel_bound *bound, int64_t value);
+OTEL_API int32_t otel_bound_record_f64(otel_bound *bound, double value);
+
+/* Reports one observation from inside an observable callback. */
+OTEL_API int32_t otel_observe_i64(otel_observer *observer, int64_t value, const otel_attr *attrs,
+                                  size_t n_attrs);
+OTEL_API int32_t otel_observe_f64(otel_observer *observer, double value, const otel_attr *attrs,
+                                  size_t n_attrs);
+
 /* ---- Diagnose ------------------------------------------------------------------------------- */
 
 /* Answers "why is nothing arriving?" in one call. Writes a plain-text report to report (at most

@@ -21,17 +21,24 @@ TEST(Alloc, EmitAllocatesNothingInSteadyState) {
   otel_value arr;
   arr.type = OTEL_VALUE_ARRAY;
   arr.u.array = {arr_items, 2};
-  otel_attr attrs[5] = {{S("http.method"), otel_value_str(S("GET"))}, {S("http.status_code"), otel_value_int(200)},
-                        {S("user.id"), otel_value_str(S("u-12345"))}, {S("latency_ms"), otel_value_double(12.5)},
+  otel_attr attrs[5] = {{S("http.method"), otel_value_str(S("GET"))},
+                        {S("http.status_code"), otel_value_int(200)},
+                        {S("user.id"), otel_value_str(S("u-12345"))},
+                        {S("latency_ms"), otel_value_double(12.5)},
                         {S("list"), arr}};
-  otel_value body = otel_value_str(S("a log message that is long enough to be realistic, with some words"));
+  otel_value body =
+      otel_value_str(S("a log message that is long enough to be realistic, with some words"));
   otel_span_context ctx = {{1, 2, 3}, {4, 5}, 1, 0, {}};
   otb::LogRecordArgs a{0, 0, 9, S("INFO"), &body, attrs, 5, S(""), &ctx};
   auto burst = [&](int n) {
     for (int i = 0; i < n; i++) ASSERT_EQ(e->emit_log(scope, a), OTEL_OK);
     ASSERT_EQ(e->flush(10000), OTEL_OK);
   };
-  burst(3000);  // warm-up: thread-local buffer, ring and worker buffers reach their size
+  // Warm-up with the measured pattern itself: the thread-local buffer, the worker's buffers and
+  // the ring reach their steady size. (The ring may grow a few times in its life — at most
+  // log2(cap / 256 KiB) — depending on how the worker's copies overlap the bursts; that is
+  // growth, not a per-record allocation, and the warm-up takes it.)
+  for (int round = 0; round < 10; round++) burst(2000);
   uint64_t allocs = 0;
   for (int round = 0; round < 5; round++) {
     uint64_t before = otb_thread_allocs();
@@ -40,6 +47,6 @@ TEST(Alloc, EmitAllocatesNothingInSteadyState) {
     ASSERT_EQ(e->flush(10000), OTEL_OK);
   }
   EXPECT_EQ(allocs, 0u) << "allocations on the emitting thread for 10000 records";
-  EXPECT_EQ(sink.total_items(), 13000u);
+  EXPECT_EQ(sink.total_items(), 30000u);
   otb::Engine::destroy(e);
 }

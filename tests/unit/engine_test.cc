@@ -105,9 +105,14 @@ TEST_F(EngineFixture, FlushAndShutdownHonourTimeoutsWithASinkThatNeverReturns) {
   auto s = stats();
   EXPECT_EQ(s[OTEL_STAT_ACCEPTED], 6u);
   EXPECT_EQ(s[OTEL_STAT_IN_FLIGHT], 0u);
-  EXPECT_EQ(s[OTEL_STAT_FAILED], 5u) << "the batch the stuck exporter held";
   EXPECT_EQ(s[OTEL_STAT_EXPORTED], 0u);
-  EXPECT_EQ(s[OTEL_STAT_DROPPED_SHUTDOWN], 1u + 1u) << "one left queued at shutdown, one emitted after";
+  // The stuck batch (5) fails; the record queued behind it either fails too (the cancelled
+  // worker took it before the queue closed) or is dropped at shutdown: either way exactly once.
+  // The record emitted after shutdown is always dropped_shutdown.
+  EXPECT_GE(s[OTEL_STAT_FAILED], 5u);
+  EXPECT_EQ(s[OTEL_STAT_FAILED] + s[OTEL_STAT_DROPPED_SHUTDOWN], 5u + 1u + 1u);
+  EXPECT_EQ(s[OTEL_STAT_ACCEPTED], s[OTEL_STAT_FAILED] + s[OTEL_STAT_DROPPED_SHUTDOWN] - 1u)
+      << "accepted = failed + dropped at shutdown (all but the late emit)";
 }
 
 TEST_F(EngineFixture, ExactAccountingUnderManyThreads) {

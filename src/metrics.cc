@@ -1,0 +1,611 @@
+#include "metrics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <mutex>
+
+#include "diag.h"
+#include "encode.h"
+#include "engine.h"
+#include "pbread.h"
+#include "pipeline.h"
+#include "utf8.h"
+
+namespace otb {
+
+namespace {
+
+constexpr int kStripes = 4;
+std::atomic<int> g_next_stripe{0};
+thread_local int t_stripe = -1;
+inline int my_stripe() {
+  if (OTB_UNLIKELY(t_stripe < 0))
+    t_stripe = g_next_stripe.fetch_add(1, std::memory_order_relaxed) % kStripes;
+  return t_stripe;
+}
+
+inline uint64_t to_bits(double d) {
+  uint64_t b;
+  std::memcpy(&b, &d, 8);
+  return b;
+}
+inline double from_bits(uint64_t b) {
+  double d;
+  std::memcpy(&d, &b, 8);
+  return d;
+}
+inline void add_double(std::atomic<uint64_t> &a, double v) {
+  uint64_t old = a.load(std::memory_order_relaxed);
+  while (!a.compare_exchange_weak(old, to_bits(from_bits(old) + v), std::memory_order_relaxed)) {
+  }
+}
+template <class Better>
+inline void bound_double(std::atomic<uint64_t> &a, double v, Better better) {
+  uint64_t old = a.load(std::memory_order_relaxed);
+  while (better(v, from_bits(old)) &&
+         !a.compare_exchange_weak(old, to_bits(v), std::memory_order_relaxed)) {
+  }
+}
+
+uint64_t hash_bytes(const uint8_t *p, size_t n) {
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xFF51AFD7ED558CCDull);
+  while (n >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ (w * 0x87C37B91114253D5ull)) * 0x4CF5AD432745937Full;
+    h ^= h >> 29;
+    p += 8;
+    n -= 8;
+  }
+  uint64_t w = 0;
+  std::memcpy(&w, p, n);
+  h = (h ^ (w * 0x87C37B91114253D5ull)) * 0x4CF5AD432745937Full;
+  return h ^ (h >> 32);
+}
+
+const double kDefaultBounds[] = {0,   5,   10,   25,   50,   75,   100,  250,
+                                 500, 750, 1000, 2500, 5000, 7500, 10000};
+
+// Metric proto fields (opentelemetry.proto.metrics.v1).
+namespace mf {
+constexpr uint32_t kName = 1, kDescription = 2, kUnit = 3, kGauge = 5, kSum = 7, kHistogram = 9;
+constexpr uint32_t kDataPoints = 1, kTemporality = 2, kMonotonic = 3;
+constexpr uint32_t kNumStart = 2, kNumTime = 3, kNumDouble = 4, kNumInt = 6, kNumAttrs = 7;
+constexpr uint32_t kHistStart = 2, kHistTime = 3, kHistCount = 4, kHistSum = 5, kHistBuckets = 6,
+                   kHistBounds = 7, kHistAttrs = 9, kHistMin = 11, kHistMax = 12;
+}  // namespace mf
+
+bool valid_name(otel_str n) {
+  if (n.len == 0 || n.len > 255 || !n.ptr) return false;
+  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  if (!alpha(n.ptr[0])) return false;
+  for (size_t i = 1; i < n.len; i++) {
+    char c = n.ptr[i];
+    if (!alpha(c) && !(c >= '0' && c <= '9') && c != '_' && c != '.' && c != '-' && c != '/')
+      return false;
+  }
+  return true;
+}
+
+bool same_name(const std::string &a, otel_str b) {
+  if (a.size() != b.len) return false;
+  for (size_t i = 0; i < b.len; i++)
+    if (tolower(static_cast<unsigned char>(a[i])) != tolower(static_cast<unsigned char>(b.ptr[i])))
+      return false;
+  return true;
+}
+
+}  // namespace
+
+enum class Agg { kSum, kGauge, kHistogram };
+
+struct alignas(64) Stripe {
+  std::atomic<int64_t> i{0};
+  std::atomic<uint64_t> d{0};  // a double's bits
+};
+
+// One cache line of histogram counters; a stripe's histogram is a few of them:
+// [count, sum, min, max, bucket 0, bucket 1, ...].
+struct alignas(64) HistLine {
+  std::atomic<uint64_t> v[8];
+};
+
+struct Series {
+  Instrument *inst = nullptr;
+  std::string key;  // canonical attributes: KeyValue messages (field 1), sorted by key
+  uint64_t hash = 0;
+  uint64_t start_ns = 0;
+  Stripe stripes[kStripes];
+  std::unique_ptr<HistLine[]> hist;  // kStripes * lines_per_stripe
+  // gauges and observations: the last value and a sequence number of writes
+  std::atomic<uint64_t> last{0};
+  std::atomic<uint64_t> seq{0};
+  // collection state, worker thread only
+  int64_t cum_i = 0;
+  double cum_d = 0, cum_sum = 0, cum_min = 0, cum_max = 0;
+  uint64_t cum_count = 0, seen_seq = 0, prev_obs = 0, delta_start = 0;
+  bool have_prev_obs = false;
+  std::vector<uint64_t> cum_buckets;
+};
+
+class Instrument {
+ public:
+  const Scope *scope = nullptr;
+  int32_t kind = 0, number = 0;
+  std::string name, unit, description;
+  Agg agg = Agg::kSum;
+  Temporality temporality = Temporality::kCumulative;
+  bool monotonic = false, noop = false;
+  std::vector<double> bounds;
+  size_t hist_lines = 0;  // HistLines per stripe
+  otel_observe_fn callback = nullptr;
+  void *user = nullptr;
+  uint32_t limit = 2000;
+  size_t mask = 0;
+  std::unique_ptr<std::atomic<Series *>[]> table;
+  Mutex mu;  // guards creating series
+  std::vector<std::unique_ptr<Series>> series;
+  std::atomic<Series *> empty{nullptr};
+  Series *overflow = nullptr;
+  uint64_t obs_seq = 0;  // the collection in progress (observables)
+
+  Series *make_series(std::string key, uint64_t hash) {
+    auto s = std::make_unique<Series>();
+    s->inst = this;
+    s->key = std::move(key);
+    s->hash = hash;
+    s->start_ns = s->delta_start = now_unix_nano();
+    if (agg == Agg::kHistogram) {
+      s->hist.reset(new HistLine[kStripes * hist_lines]());
+      for (int st = 0; st < kStripes; st++) {
+        std::atomic<uint64_t> *h = &s->hist[st * hist_lines].v[0];
+        h[2].store(to_bits(std::numeric_limits<double>::infinity()));
+        h[3].store(to_bits(-std::numeric_limits<double>::infinity()));
+      }
+      s->cum_buckets.assign(bounds.size() + 1, 0);
+      s->cum_min = std::numeric_limits<double>::infinity();
+      s->cum_max = -std::numeric_limits<double>::infinity();
+    }
+    Series *raw = s.get();
+    series.push_back(std::move(s));
+    return raw;
+  }
+
+  // The series of a canonical attribute set: lock-free when it exists.
+  Series *find(const uint8_t *key, size_t n) {
+    if (n == 0) {
+      Series *e = empty.load(std::memory_order_acquire);
+      if (OTB_LIKELY(e)) return e;
+    }
+    const uint64_t h = hash_bytes(key, n);
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+      Series *s = table[i].load(std::memory_order_acquire);
+      if (!s) break;
+      if (s->hash == h && s->key.size() == n && (n == 0 || std::memcmp(s->key.data(), key, n) == 0))
+        return s;
+    }
+    std::lock_guard<Mutex> lk(mu);
+    size_t i = h & mask;
+    for (;; i = (i + 1) & mask) {
+      Series *s = table[i].load(std::memory_order_relaxed);
+      if (!s) break;
+      if (s->hash == h && s->key.size() == n && (n == 0 || std::memcmp(s->key.data(), key, n) == 0))
+        return s;
+    }
+    if (series.size() >= limit) {
+      // Past the cardinality limit: everything goes to one overflow series (spec).
+      if (!overflow) {
+        Buf b;
+        size_t m = msg_begin(b, 1);
+        put_string(b, 1, otel_cstr("otel.metric.overflow"));
+        otel_value t = otel_value_bool(1);
+        put_any_value(b, 2, t, SIZE_MAX);
+        msg_end(b, m);
+        overflow = make_series(std::string(reinterpret_cast<const char *>(b.data()), b.size()), 0);
+      }
+      return overflow;
+    }
+    Series *s = make_series(std::string(reinterpret_cast<const char *>(key), n), h);
+    table[i].store(s, std::memory_order_release);
+    if (n == 0) empty.store(s, std::memory_order_release);
+    return s;
+  }
+};
+
+namespace {
+
+// The canonical form of an attribute set: sorted by key, last value wins, encoded as KeyValue
+// messages (field 1). Attribute limits: OTEL_ATTRIBUTE_COUNT_LIMIT / _VALUE_LENGTH_LIMIT.
+thread_local Buf t_key;
+thread_local std::vector<otel_attr> t_sorted;
+
+int32_t canonical(const otel_attr *attrs, size_t n, const AttrLimits &lim, Buf &out) {
+  out.clear();
+  if (n == 0) return OTEL_OK;
+  if (!attrs) return OTEL_E_INVALID_ARG;
+  t_sorted.assign(attrs, attrs + n);
+  // Stable, so that with a repeated key the later one comes later; put_attributes keeps the
+  // first position and the last value.
+  std::stable_sort(t_sorted.begin(), t_sorted.end(), [](const otel_attr &a, const otel_attr &b) {
+    size_t m = std::min(a.key.len, b.key.len);
+    int c = m ? std::memcmp(a.key.ptr, b.key.ptr, m) : 0;
+    return c != 0 ? c < 0 : a.key.len < b.key.len;
+  });
+  uint32_t dropped = 0;
+  return put_attributes(out, 1, t_sorted.data(), t_sorted.size(), lim, &dropped);
+}
+
+// Re-tags the KeyValue messages of a series key as `field` of a data point.
+void put_key_as(Buf &b, const std::string &key, uint32_t field) {
+  PbReader r(reinterpret_cast<const uint8_t *>(key.data()), key.size());
+  PbField f;
+  while (r.next(&f))
+    if (f.wt == 2) put_bytes(b, field, f.data, f.len);
+}
+
+AttrLimits g_metric_limits;
+
+}  // namespace
+
+Instrument *Meters::noop() {
+  static Instrument *n = [] {  // leaked: outlives every engine
+    auto *i = new Instrument;
+    i->noop = true;
+    return i;
+  }();
+  return n;
+}
+
+Meters::Meters(const Settings &s, Pipeline *pipe) : s_(s), pipe_(pipe) {
+  g_metric_limits.count = s.attr_count_limit;
+  g_metric_limits.value_chars = s.attr_value_chars;
+  last_collect_ = now_unix_nano();
+}
+
+Meters::~Meters() = default;
+
+int32_t Meters::create(const Scope *scope, int32_t kind, int32_t number, otel_str name,
+                       otel_str unit, otel_str description, const double *bounds, size_t n_bounds,
+                       otel_observe_fn cb, void *user, Instrument **out) {
+  if (kind < OTEL_INSTRUMENT_COUNTER || kind > OTEL_INSTRUMENT_OBSERVABLE_GAUGE)
+    return OTEL_E_INVALID_ARG;
+  if (number != OTEL_NUMBER_INT && number != OTEL_NUMBER_DOUBLE) return OTEL_E_INVALID_ARG;
+  if (!valid_name(name) || !str_ok(unit) || !str_ok(description) || (n_bounds && !bounds))
+    return OTEL_E_INVALID_ARG;
+  const bool observable = kind >= OTEL_INSTRUMENT_OBSERVABLE_COUNTER;
+  if (observable != (cb != nullptr)) return OTEL_E_INVALID_ARG;
+  for (size_t i = 1; i < n_bounds; i++)
+    if (!(bounds[i] > bounds[i - 1])) return OTEL_E_INVALID_ARG;
+  for (size_t i = 0; i < n_bounds; i++)
+    if (!std::isfinite(bounds[i])) return OTEL_E_INVALID_ARG;
+  std::string unit_s = utf8_repaired(unit);
+  std::lock_guard<Mutex> lk(mu_);
+  for (auto &inst : instruments_) {
+    if (inst->scope != scope || !same_name(inst->name, name)) continue;
+    if (inst->kind == kind && inst->number == number && inst->unit == unit_s && !observable) {
+      *out = inst.get();  // the same instrument
+      return OTEL_OK;
+    }
+    diag(OTEL_DIAG_WARN,
+         "instrument '%.*s' registered again with a different kind, number type or unit: "
+         "both are exported (duplicate instrument registration)",
+         static_cast<int>(name.len), name.ptr);
+    break;
+  }
+  auto inst = std::make_unique<Instrument>();
+  inst->scope = scope;
+  inst->kind = kind;
+  inst->number = number;
+  inst->name.assign(name.ptr, name.len);
+  inst->unit = unit_s;
+  inst->description = utf8_repaired(description);
+  inst->callback = cb;
+  inst->user = user;
+  inst->limit = s_.metrics_cardinality_limit;
+  switch (kind) {
+    case OTEL_INSTRUMENT_COUNTER:
+    case OTEL_INSTRUMENT_OBSERVABLE_COUNTER:
+      inst->agg = Agg::kSum;
+      inst->monotonic = true;
+      break;
+    case OTEL_INSTRUMENT_UP_DOWN_COUNTER:
+    case OTEL_INSTRUMENT_OBSERVABLE_UP_DOWN_COUNTER:
+      inst->agg = Agg::kSum;
+      break;
+    case OTEL_INSTRUMENT_HISTOGRAM:
+      inst->agg = Agg::kHistogram;
+      break;
+    default:
+      inst->agg = Agg::kGauge;
+  }
+  // Temporality per OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE.
+  const std::string &pref = s_.metrics_temporality;
+  bool delta = false;
+  if (pref == "delta") {
+    delta = kind == OTEL_INSTRUMENT_COUNTER || kind == OTEL_INSTRUMENT_OBSERVABLE_COUNTER ||
+            kind == OTEL_INSTRUMENT_HISTOGRAM;
+  } else if (pref == "lowmemory") {
+    delta = kind == OTEL_INSTRUMENT_COUNTER || kind == OTEL_INSTRUMENT_HISTOGRAM;
+  }
+  inst->temporality = delta ? Temporality::kDelta : Temporality::kCumulative;
+  if (inst->agg == Agg::kHistogram) {
+    if (n_bounds)
+      inst->bounds.assign(bounds, bounds + n_bounds);
+    else
+      inst->bounds.assign(std::begin(kDefaultBounds), std::end(kDefaultBounds));
+    inst->hist_lines = (4 + inst->bounds.size() + 1 + 7) / 8;
+  }
+  size_t cap = 16;
+  while (cap < 2 * (static_cast<size_t>(inst->limit) + 2)) cap *= 2;
+  inst->mask = cap - 1;
+  inst->table.reset(new std::atomic<Series *>[cap]());
+  *out = inst.get();
+  instruments_.push_back(std::move(inst));
+  return OTEL_OK;
+}
+
+int32_t series_record(Series *s, bool is_double, int64_t i, double d) {
+  Instrument *inst = s->inst;
+  if (OTB_UNLIKELY(inst->noop)) return OTEL_OK;
+  if (OTB_UNLIKELY(inst->scope->engine->is_shut_down())) return OTEL_E_SHUTDOWN;
+  const double v = is_double ? d : static_cast<double>(i);
+  if (is_double && std::isnan(d)) return OTEL_E_INVALID_ARG;
+  switch (inst->agg) {
+    case Agg::kSum: {
+      if (inst->monotonic && v < 0) return OTEL_E_INVALID_ARG;  // counters only go up
+      Stripe &st = s->stripes[my_stripe()];
+      if (inst->number == OTEL_NUMBER_INT)
+        st.i.fetch_add(is_double ? static_cast<int64_t>(d) : i, std::memory_order_relaxed);
+      else
+        add_double(st.d, v);
+      return OTEL_OK;
+    }
+    case Agg::kGauge:
+      s->last.store(inst->number == OTEL_NUMBER_INT
+                        ? static_cast<uint64_t>(is_double ? static_cast<int64_t>(d) : i)
+                        : to_bits(v),
+                    std::memory_order_relaxed);
+      s->seq.fetch_add(1, std::memory_order_release);
+      return OTEL_OK;
+    case Agg::kHistogram: {
+      std::atomic<uint64_t> *h = &s->hist[my_stripe() * inst->hist_lines].v[0];
+      size_t b = static_cast<size_t>(std::lower_bound(inst->bounds.begin(), inst->bounds.end(), v) -
+                                     inst->bounds.begin());
+      h[4 + b].fetch_add(1, std::memory_order_relaxed);
+      add_double(h[1], v);
+      bound_double(h[2], v, [](double a, double b2) { return a < b2; });
+      bound_double(h[3], v, [](double a, double b2) { return a > b2; });
+      h[0].fetch_add(1, std::memory_order_release);
+      return OTEL_OK;
+    }
+  }
+  return OTEL_OK;
+}
+
+int32_t instrument_record(Instrument *inst, bool is_double, int64_t i, double d,
+                          const otel_attr *attrs, size_t n) {
+  if (inst->noop) return OTEL_OK;
+  if (OTB_UNLIKELY(inst->scope->engine->is_shut_down())) return OTEL_E_SHUTDOWN;
+  if (inst->callback) return OTEL_E_INVALID_ARG;  // observable: values come from its callback
+  Series *s;
+  if (n == 0) {
+    s = inst->find(nullptr, 0);
+  } else {
+    int32_t st = canonical(attrs, n, g_metric_limits, t_key);
+    if (st != OTEL_OK) return st;
+    s = inst->find(t_key.data(), t_key.size());
+  }
+  return series_record(s, is_double, i, d);
+}
+
+int32_t instrument_bind(Instrument *inst, const otel_attr *attrs, size_t n, Series **out) {
+  if (inst->noop) {  // a no-op series of the no-op instrument
+    static Series *noop = [] {
+      auto *s = new Series;
+      s->inst = Meters::noop();
+      return s;
+    }();
+    *out = noop;
+    return OTEL_OK;
+  }
+  if (inst->callback) return OTEL_E_INVALID_ARG;
+  int32_t st = canonical(attrs, n, g_metric_limits, t_key);
+  if (st != OTEL_OK) return st;
+  *out = inst->find(t_key.data(), t_key.size());
+  return OTEL_OK;
+}
+
+struct ObserverState {
+  Instrument *inst;
+};
+
+int32_t observer_record(otel_observer *obs, bool is_double, int64_t i, double d,
+                        const otel_attr *attrs, size_t n) {
+  if (!obs) return OTEL_E_INVALID_ARG;
+  Instrument *inst = reinterpret_cast<ObserverState *>(obs)->inst;
+  if (is_double && std::isnan(d)) return OTEL_E_INVALID_ARG;
+  int32_t st = canonical(attrs, n, g_metric_limits, t_key);
+  if (st != OTEL_OK) return st;
+  Series *s = inst->find(t_key.data(), t_key.size());
+  uint64_t bits = inst->number == OTEL_NUMBER_INT
+                      ? static_cast<uint64_t>(is_double ? static_cast<int64_t>(d) : i)
+                      : to_bits(is_double ? d : static_cast<double>(i));
+  s->last.store(bits, std::memory_order_relaxed);
+  s->seq.store(inst->obs_seq, std::memory_order_relaxed);
+  return OTEL_OK;
+}
+
+void Meters::collect() {
+  if (!pipe_) return;
+  const uint64_t now = now_unix_nano();
+  std::vector<Instrument *> list;
+  {
+    std::lock_guard<Mutex> lk(mu_);
+    for (auto &i : instruments_) list.push_back(i.get());
+  }
+  Buf b;
+  for (Instrument *inst : list) {
+    // Observable instruments: run the callback; what it reports this round is the data.
+    if (inst->callback) {
+      inst->obs_seq++;
+      ObserverState os{inst};
+      inst->callback(reinterpret_cast<otel_observer *>(&os), inst->user);
+    }
+    std::vector<Series *> series;
+    {
+      std::lock_guard<Mutex> lk(inst->mu);
+      for (auto &s : inst->series) series.push_back(s.get());
+    }
+    b.clear();
+    b.set_limit(pipe_->max_record_bytes());
+    put_string(b, mf::kName, otel_str{inst->name.data(), inst->name.size()});
+    if (!inst->description.empty())
+      put_string(b, mf::kDescription, otel_str{inst->description.data(), inst->description.size()});
+    if (!inst->unit.empty())
+      put_string(b, mf::kUnit, otel_str{inst->unit.data(), inst->unit.size()});
+    const bool delta = inst->temporality == Temporality::kDelta;
+    const bool is_int = inst->number == OTEL_NUMBER_INT;
+    const uint32_t data_field = inst->agg == Agg::kSum     ? mf::kSum
+                                : inst->agg == Agg::kGauge ? mf::kGauge
+                                                           : mf::kHistogram;
+    size_t data = msg_begin(b, data_field);
+    size_t points = 0;
+    for (Series *s : series) {
+      const uint64_t start = delta ? s->delta_start : s->start_ns;
+      if (inst->agg == Agg::kHistogram) {
+        uint64_t count = 0;
+        double sum = 0, mn = std::numeric_limits<double>::infinity(), mx = -mn;
+        std::vector<uint64_t> buckets(inst->bounds.size() + 1, 0);
+        for (int st = 0; st < kStripes; st++) {
+          std::atomic<uint64_t> *h = &s->hist[st * inst->hist_lines].v[0];
+          // count first: a record in flight is counted now or next time, never lost
+          count += h[0].exchange(0, std::memory_order_acquire);
+          sum += from_bits(h[1].exchange(to_bits(0.0), std::memory_order_relaxed));
+          mn = std::min(mn,
+                        from_bits(h[2].exchange(to_bits(std::numeric_limits<double>::infinity()))));
+          mx = std::max(
+              mx, from_bits(h[3].exchange(to_bits(-std::numeric_limits<double>::infinity()))));
+          for (size_t k = 0; k < buckets.size(); k++)
+            buckets[k] += h[4 + k].exchange(0, std::memory_order_relaxed);
+        }
+        if (!delta) {
+          s->cum_count += count;
+          s->cum_sum += sum;
+          s->cum_min = std::min(s->cum_min, mn);
+          s->cum_max = std::max(s->cum_max, mx);
+          for (size_t k = 0; k < buckets.size(); k++) s->cum_buckets[k] += buckets[k];
+          count = s->cum_count;
+          sum = s->cum_sum;
+          mn = s->cum_min;
+          mx = s->cum_max;
+          buckets = s->cum_buckets;
+        }
+        uint64_t total = 0;
+        for (uint64_t c : buckets) total += c;
+        if (total == 0) continue;  // nothing recorded (in this interval)
+        size_t p = msg_begin(b, mf::kDataPoints);
+        put_key_as(b, s->key, mf::kHistAttrs);
+        put_fixed64(b, mf::kHistStart, start);
+        put_fixed64(b, mf::kHistTime, now);
+        put_fixed64(b, mf::kHistCount, total);
+        put_double(b, mf::kHistSum, sum);
+        put_tag(b, mf::kHistBuckets, kLen);
+        put_varint(b, buckets.size() * 8);
+        for (uint64_t c : buckets) b.append(&c, 8);
+        if (!inst->bounds.empty()) {
+          put_tag(b, mf::kHistBounds, kLen);
+          put_varint(b, inst->bounds.size() * 8);
+          for (double x : inst->bounds) b.append(&x, 8);
+        }
+        put_double(b, mf::kHistMin, mn);
+        put_double(b, mf::kHistMax, mx);
+        msg_end(b, p);
+        points++;
+        s->delta_start = now;
+        continue;
+      }
+      bool report = true;
+      int64_t vi = 0;
+      double vd = 0;
+      if (inst->callback) {  // observation: the value reported by this round's callback
+        if (s->seq.load(std::memory_order_relaxed) != inst->obs_seq) continue;
+        uint64_t bits = s->last.load(std::memory_order_relaxed);
+        if (inst->agg == Agg::kSum && delta) {
+          uint64_t prev = s->prev_obs;
+          bool first = !s->have_prev_obs;
+          s->prev_obs = bits;
+          s->have_prev_obs = true;
+          if (is_int)
+            vi = static_cast<int64_t>(bits) - (first ? 0 : static_cast<int64_t>(prev));
+          else
+            vd = from_bits(bits) - (first ? 0.0 : from_bits(prev));
+        } else if (is_int) {
+          vi = static_cast<int64_t>(bits);
+        } else {
+          vd = from_bits(bits);
+        }
+      } else if (inst->agg == Agg::kGauge) {
+        uint64_t seq = s->seq.load(std::memory_order_acquire);
+        if (seq == 0 || (delta && seq == s->seen_seq)) continue;
+        s->seen_seq = seq;
+        uint64_t bits = s->last.load(std::memory_order_relaxed);
+        if (is_int)
+          vi = static_cast<int64_t>(bits);
+        else
+          vd = from_bits(bits);
+      } else {  // synchronous sum
+        int64_t di = 0;
+        double dd = 0;
+        for (auto &st : s->stripes) {
+          di += st.i.exchange(0, std::memory_order_relaxed);
+          dd += from_bits(st.d.exchange(to_bits(0.0), std::memory_order_relaxed));
+        }
+        if (delta) {
+          report = is_int ? di != 0 : dd != 0;  // a delta series reports when it changed
+          vi = di;
+          vd = dd;
+        } else {
+          s->cum_i += di;
+          s->cum_d += dd;
+          vi = s->cum_i;
+          vd = s->cum_d;
+        }
+      }
+      if (!report) continue;
+      size_t p = msg_begin(b, mf::kDataPoints);
+      put_key_as(b, s->key, mf::kNumAttrs);
+      if (inst->agg != Agg::kGauge) put_fixed64(b, mf::kNumStart, start);
+      put_fixed64(b, mf::kNumTime, now);
+      if (is_int) {
+        put_tag(b, mf::kNumInt, kFixed64);
+        b.append(&vi, 8);
+      } else {
+        put_double(b, mf::kNumDouble, vd);
+      }
+      msg_end(b, p);
+      points++;
+      s->delta_start = now;
+    }
+    if (inst->agg != Agg::kGauge) {
+      put_tag(b, mf::kTemporality, kVarint);
+      put_varint(b, static_cast<uint64_t>(inst->temporality));
+    }
+    if (inst->agg == Agg::kSum) {
+      put_tag(b, mf::kMonotonic, kVarint);
+      b.put(inst->monotonic ? 1 : 0);
+    }
+    msg_end(b, data);
+    if (points == 0) continue;
+    if (b.overflow()) {
+      pipe_->count(OTEL_STAT_DROPPED_TOO_LARGE);
+      continue;
+    }
+    bool wake = false;
+    pipe_->push(inst->scope->id, b.data(), b.size(), &wake);
+  }
+  last_collect_ = now;
+}
+
+}  // namespace otb

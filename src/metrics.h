@@ -1,0 +1,58 @@
+// Metrics: instruments, series (one per attribute set), their aggregation, and collection into
+// OTLP Metric messages that flow through the generic pipeline like any other record.
+//
+// Record path (otel_metric_record_*): the attribute set is put in a canonical form (sorted by key,
+// deduplicated, encoded as KeyValues) and hashed; the series is found in an open-addressing table
+// read without a lock (series are never removed, and the table never grows: its size comes from
+// the cardinality limit). Only creating a series takes the instrument's lock. A series keeps its
+// values in a few cache-line "stripes"; each thread adds to its own stripe, so two threads on one
+// series do not bounce a cache line. A collection exchanges each stripe with zero and adds it up,
+// so delta and cumulative values are exact across collections.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common.h"
+#include "config.h"
+
+namespace otb {
+
+struct Scope;
+class Pipeline;
+class Instrument;
+struct Series;
+
+enum class Temporality { kDelta = 1, kCumulative = 2 };
+
+class Meters {
+ public:
+  Meters(const Settings &s, Pipeline *pipe);
+  ~Meters();
+  int32_t create(const Scope *scope, int32_t kind, int32_t number, otel_str name, otel_str unit,
+                 otel_str description, const double *bounds, size_t n_bounds, otel_observe_fn cb,
+                 void *user, Instrument **out);
+  // Collects every instrument and pushes one Metric record per instrument with data into the
+  // metrics pipeline. Called on the worker thread only (callbacks run here).
+  void collect();
+  // A no-op instrument (metrics disabled): records are accepted and ignored.
+  static Instrument *noop();
+
+ private:
+  Settings s_;
+  Pipeline *pipe_;
+  Mutex mu_;  // guards instruments_
+  std::vector<std::unique_ptr<Instrument>> instruments_;
+  uint64_t last_collect_ = 0;
+};
+
+int32_t instrument_record(Instrument *inst, bool is_double, int64_t i, double d,
+                          const otel_attr *attrs, size_t n);
+int32_t instrument_bind(Instrument *inst, const otel_attr *attrs, size_t n, Series **out);
+int32_t series_record(Series *s, bool is_double, int64_t i, double d);
+int32_t observer_record(otel_observer *obs, bool is_double, int64_t i, double d,
+                        const otel_attr *attrs, size_t n);
+
+}  // namespace otb

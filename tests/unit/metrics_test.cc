@@ -1,0 +1,296 @@
+// Metrics: aggregation, temporality across collections, cardinality overflow, bound series,
+// observable callbacks, concurrency, instrument identity.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <thread>
+
+#include "metrics.h"
+#include "test_helpers.h"
+
+using namespace otbtest;
+
+namespace {
+
+struct Point {
+  std::map<std::string, std::string> attrs;  // key -> AnyValue bytes
+  int64_t i = 0;
+  double d = 0;
+  uint64_t count = 0;
+  double sum = 0, min = 0, max = 0;
+  std::vector<uint64_t> buckets;
+};
+
+double as_double(uint64_t u) {
+  double d;
+  memcpy(&d, &u, 8);
+  return d;
+}
+
+struct MetricsFixture : ::testing::Test {
+  Sink sink;
+  otb::Engine *e = nullptr;
+  otb::Scope *scope = nullptr;
+  void start(std::vector<std::pair<std::string, std::string>> kv) {
+    kv.emplace_back("OTEL_LOGS_EXPORTER", "none");
+    kv.emplace_back("OTEL_TRACES_EXPORTER", "none");
+    kv.emplace_back("OTEL_METRICS_EXPORTER", "console");  // replaced by the sink
+    e = make_engine(&sink, kv);
+    ASSERT_NE(e, nullptr);
+    ASSERT_EQ(e->scope_get(S("metrics.test"), S("1"), S(""), nullptr, 0, &scope), OTEL_OK);
+  }
+  void TearDown() override {
+    if (e) otb::Engine::destroy(e);
+  }
+  otb::Instrument *make(int32_t kind, int32_t number, const char *name, const double *b = nullptr,
+                        size_t nb = 0, otel_observe_fn cb = nullptr, void *user = nullptr) {
+    otb::Instrument *i = nullptr;
+    EXPECT_EQ(
+        e->meters()->create(scope, kind, number, S(name), S("1"), S("d"), b, nb, cb, user, &i),
+        OTEL_OK);
+    return i;
+  }
+  // Collects now and returns the points of metric `name` from the requests of this collection.
+  std::vector<Point> collect(const std::string &name) { return collect_all()[name]; }
+  std::map<std::string, std::vector<Point>> collect_all() {
+    size_t before;
+    {
+      std::lock_guard<std::mutex> lk(sink.mu);
+      before = sink.requests.size();
+    }
+    EXPECT_EQ(e->flush(5000), OTEL_OK);
+    std::lock_guard<std::mutex> lk(sink.mu);
+    std::map<std::string, std::vector<Point>> all;
+    for (size_t r = before; r < sink.requests.size(); r++) {
+      for (auto &metric : log_records(sink.requests[r])) {  // same envelope field numbers
+        std::vector<Point> &out = all[pb_one(metric, 1)];
+        for (uint32_t kind : {5u, 7u, 9u}) {
+          std::string data = pb_one(metric, kind);
+          if (data.empty()) continue;
+          for (auto &dp : pb_all(data, 1)) {
+            Point p;
+            for (auto &kv : pb_all(dp, kind == 9 ? 9 : 7)) p.attrs[pb_one(kv, 1)] = pb_one(kv, 2);
+            for (auto &f : pb_fields(dp)) {
+              if (kind != 9 && f.num == 6) p.i = static_cast<int64_t>(f.u);
+              if (kind != 9 && f.num == 4) p.d = as_double(f.u);
+              if (kind == 9 && f.num == 4) p.count = f.u;
+              if (kind == 9 && f.num == 5) p.sum = as_double(f.u);
+              if (kind == 9 && f.num == 11) p.min = as_double(f.u);
+              if (kind == 9 && f.num == 12) p.max = as_double(f.u);
+              if (kind == 9 && f.num == 6)
+                for (size_t k = 0; k < f.bytes.size(); k += 8) {
+                  uint64_t c;
+                  memcpy(&c, f.bytes.data() + k, 8);
+                  p.buckets.push_back(c);
+                }
+            }
+            out.push_back(p);
+          }
+        }
+      }
+    }
+    return all;
+  }
+};
+
+otel_attr A(const char *k, const char *v) {
+  return otel_attr{S(k), otel_value_str(S(v))};
+}
+
+}  // namespace
+
+TEST_F(MetricsFixture, CumulativeSumsAcrossCollections) {
+  start({});
+  auto *c = make(OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_INT, "requests");
+  otel_attr ab[2] = {A("route", "/a"), A("code", "200")},
+            ba[2] = {A("code", "200"), A("route", "/a")};
+  ASSERT_EQ(otb::instrument_record(c, false, 5, 0, ab, 2), OTEL_OK);
+  ASSERT_EQ(otb::instrument_record(c, false, 1, 0, ba, 2), OTEL_OK) << "same set, other order";
+  auto p = collect("requests");
+  ASSERT_EQ(p.size(), 1u) << "attribute order does not make a new series";
+  EXPECT_EQ(p[0].i, 6);
+  EXPECT_EQ(p[0].attrs.size(), 2u);
+  otb::instrument_record(c, false, 3, 0, ab, 2);
+  p = collect("requests");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].i, 9);
+  p = collect("requests");
+  ASSERT_EQ(p.size(), 1u) << "cumulative series are reported every time";
+  EXPECT_EQ(p[0].i, 9);
+  EXPECT_EQ(otb::instrument_record(c, false, -1, 0, nullptr, 0), OTEL_E_INVALID_ARG)
+      << "counters never go down";
+}
+
+TEST_F(MetricsFixture, DeltaTemporalityReportsChangesOnly) {
+  start({{"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta"}});
+  auto *c = make(OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_DOUBLE, "bytes");
+  auto *ud = make(OTEL_INSTRUMENT_UP_DOWN_COUNTER, OTEL_NUMBER_INT, "active");
+  otb::instrument_record(c, true, 0, 1.5, nullptr, 0);
+  otb::instrument_record(c, true, 0, 2.5, nullptr, 0);
+  otb::instrument_record(ud, false, 3, 0, nullptr, 0);
+  EXPECT_DOUBLE_EQ(collect("bytes").at(0).d, 4.0);
+  otb::instrument_record(c, true, 0, 1.0, nullptr, 0);
+  otb::instrument_record(ud, false, -1, 0, nullptr, 0);
+  EXPECT_DOUBLE_EQ(collect("bytes").at(0).d, 1.0) << "delta: only this interval";
+  EXPECT_TRUE(collect("bytes").empty()) << "nothing recorded: no point";
+  EXPECT_EQ(collect("active").at(0).i, 2)
+      << "up-down counters stay cumulative with delta preference";
+}
+
+TEST_F(MetricsFixture, HistogramBucketsSumMinMax) {
+  start({});
+  const double bounds[] = {0, 10, 100};
+  auto *h = make(OTEL_INSTRUMENT_HISTOGRAM, OTEL_NUMBER_DOUBLE, "latency", bounds, 3);
+  for (double v : {-1.0, 0.0, 5.0, 10.0, 10.5, 1000.0})
+    otb::instrument_record(h, true, 0, v, nullptr, 0);
+  auto p = collect("latency");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].count, 6u);
+  EXPECT_EQ(p[0].buckets, (std::vector<uint64_t>{2, 2, 1, 1}))
+      << "upper bounds inclusive: (-inf,0] (0,10] (10,100] (100,inf)";
+  EXPECT_DOUBLE_EQ(p[0].sum, 1024.5);
+  EXPECT_DOUBLE_EQ(p[0].min, -1.0);
+  EXPECT_DOUBLE_EQ(p[0].max, 1000.0);
+  otb::Instrument *bad = nullptr;
+  const double unsorted[] = {5, 1};
+  EXPECT_EQ(e->meters()->create(scope, OTEL_INSTRUMENT_HISTOGRAM, OTEL_NUMBER_DOUBLE, S("x"), S(""),
+                                S(""), unsorted, 2, nullptr, nullptr, &bad),
+            OTEL_E_INVALID_ARG);
+}
+
+TEST_F(MetricsFixture, CardinalityLimitOverflowsIntoOneSeries) {
+  start({{"OTELBRIDGE_METRICS_CARDINALITY_LIMIT", "3"}});
+  auto *c = make(OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_INT, "users");
+  const char *ids[] = {"a", "b", "c", "d", "e"};
+  for (const char *id : ids) {
+    otel_attr a = A("user", id);
+    otb::instrument_record(c, false, 1, 0, &a, 1);
+  }
+  auto p = collect("users");
+  ASSERT_EQ(p.size(), 4u) << "3 series plus the overflow series";
+  int64_t total = 0, overflow = 0;
+  for (auto &pt : p) {
+    total += pt.i;
+    if (pt.attrs.count("otel.metric.overflow")) overflow = pt.i;
+  }
+  EXPECT_EQ(total, 5) << "nothing lost";
+  EXPECT_EQ(overflow, 2);
+}
+
+TEST_F(MetricsFixture, BoundSeriesIsTheSameSeries) {
+  start({});
+  auto *c = make(OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_INT, "jobs");
+  otel_attr a = A("queue", "q1");
+  otb::Series *bound = nullptr;
+  ASSERT_EQ(otb::instrument_bind(c, &a, 1, &bound), OTEL_OK);
+  for (int i = 0; i < 10; i++) ASSERT_EQ(otb::series_record(bound, false, 1, 0), OTEL_OK);
+  otb::instrument_record(c, false, 5, 0, &a, 1);
+  auto p = collect("jobs");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].i, 15);
+}
+
+namespace {
+void observe_two(otel_observer *o, void *user) {
+  int *calls = static_cast<int *>(user);
+  ++*calls;
+  otel_attr a = A("cpu", "0"), b = A("cpu", "1");
+  otb::observer_record(o, false, 10 * *calls, 0, &a, 1);
+  otb::observer_record(o, false, 20 * *calls, 0, &b, 1);
+}
+void observe_nothing(otel_observer *, void *) {}
+void observe_slowly(otel_observer *o, void *) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  otb::observer_record(o, true, 0, 1.25, nullptr, 0);
+}
+}  // namespace
+
+TEST_F(MetricsFixture, ObservableCallbacksRunPerCollection) {
+  start({{"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta"}});
+  int calls = 0;
+  make(OTEL_INSTRUMENT_OBSERVABLE_COUNTER, OTEL_NUMBER_INT, "cpu.time", nullptr, 0, &observe_two,
+       &calls);
+  make(OTEL_INSTRUMENT_OBSERVABLE_GAUGE, OTEL_NUMBER_INT, "silent", nullptr, 0, &observe_nothing,
+       nullptr);
+  make(OTEL_INSTRUMENT_OBSERVABLE_GAUGE, OTEL_NUMBER_DOUBLE, "slow", nullptr, 0, &observe_slowly,
+       nullptr);
+  auto p = collect("cpu.time");
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(p[0].i + p[1].i, 30) << "first delta of cumulative observations: the values";
+  p = collect("cpu.time");
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(p[0].i + p[1].i, 30) << "then the difference: (20+40) - (10+20)";
+  EXPECT_EQ(calls, 2);
+  EXPECT_TRUE(collect("silent").empty()) << "a callback that observes nothing reports nothing";
+  auto slow = collect("slow");
+  ASSERT_EQ(slow.size(), 1u) << "a slow callback does not stop collection";
+  EXPECT_DOUBLE_EQ(slow[0].d, 1.25);
+  EXPECT_EQ(otb::instrument_record(make(OTEL_INSTRUMENT_OBSERVABLE_GAUGE, OTEL_NUMBER_INT, "obs2",
+                                        nullptr, 0, &observe_nothing, nullptr),
+                                   false, 1, 0, nullptr, 0),
+            OTEL_E_INVALID_ARG)
+      << "observable instruments take no direct measurements";
+}
+
+TEST_F(MetricsFixture, InstrumentIdentityAndNames) {
+  start({});
+  auto *a = make(OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_INT, "Orders");
+  auto *b = make(OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_INT, "orders");
+  EXPECT_EQ(a, b)
+      << "same scope, name (case-insensitive), kind, number and unit: the same instrument";
+  otb::Instrument *c = nullptr;
+  ASSERT_EQ(e->meters()->create(scope, OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_INT, S("orders"),
+                                S("ms"), S(""), nullptr, 0, nullptr, nullptr, &c),
+            OTEL_OK);
+  EXPECT_NE(c, a) << "a different unit is a different instrument (duplicate registration)";
+  for (const char *bad : {"", "1abc", "has space", "ümlaut"}) {
+    otb::Instrument *x = nullptr;
+    EXPECT_EQ(e->meters()->create(scope, OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_INT, S(bad), S(""),
+                                  S(""), nullptr, 0, nullptr, nullptr, &x),
+              OTEL_E_INVALID_ARG)
+        << bad;
+  }
+  std::string long_name(256, 'a');
+  otb::Instrument *x = nullptr;
+  EXPECT_EQ(e->meters()->create(scope, OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_INT, S(long_name),
+                                S(""), S(""), nullptr, 0, nullptr, nullptr, &x),
+            OTEL_E_INVALID_ARG);
+}
+
+TEST_F(MetricsFixture, ExactTotalsUnderManyThreadsWithConcurrentCollections) {
+  start({{"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta"}});
+  auto *c = make(OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_INT, "hits");
+  auto *h = make(OTEL_INSTRUMENT_HISTOGRAM, OTEL_NUMBER_DOUBLE, "sizes");
+  constexpr int kThreads = 8, kPer = 20000;
+  std::atomic<bool> done{false};
+  int64_t total = 0;
+  uint64_t hist_total = 0;
+  auto add_up = [&] {
+    auto all = collect_all();
+    for (auto &p : all["hits"]) total += p.i;
+    for (auto &p : all["sizes"]) hist_total += p.count;
+  };
+  std::thread collector([&] {
+    while (!done.load()) {
+      add_up();
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; t++)
+    ts.emplace_back([&, t] {
+      otel_attr a = A("shard", t % 2 ? "odd" : "even");
+      for (int i = 0; i < kPer; i++) {
+        otb::instrument_record(c, false, 1, 0, &a, 1);
+        otb::instrument_record(h, true, 0, i % 100, &a, 1);
+      }
+    });
+  for (auto &th : ts) th.join();
+  done = true;
+  collector.join();
+  add_up();
+  EXPECT_EQ(total, int64_t(kThreads) * kPer)
+      << "delta collections add up to every add, none lost or doubled";
+  EXPECT_EQ(hist_total, uint64_t(kThreads) * kPer) << "and every histogram record";
+}
