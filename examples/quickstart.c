@@ -1,5 +1,6 @@
-/* quickstart: a trace with a span per worker thread, and log records emitted inside those spans
- * (so they carry the span's trace and span ids), from several threads through otelbridge.
+/* quickstart: a trace with a span per worker thread, log records emitted inside those spans (so
+ * they carry the span's trace and span ids), and a counter and a histogram, from several threads
+ * through otelbridge. The metrics are collected at shutdown (and every OTEL_METRIC_EXPORT_INTERVAL).
  *
  * With nothing configured it prints them on the console. Point it elsewhere with the usual
  * variables, e.g. OTEL_LOGS_EXPORTER=file OTELBRIDGE_FILE_PATH=logs.jsonl ./quickstart
@@ -16,6 +17,8 @@
 
 static otel_scope *g_scope;
 static otel_span g_root;
+static otel_instrument *g_orders;   /* counter */
+static otel_instrument *g_duration; /* histogram, ms */
 
 static void *worker(void *arg) {
   long id = (long)arg;
@@ -38,6 +41,9 @@ static void *worker(void *arg) {
     int32_t st = otel_log_emit(g_scope, 0, 0, OTEL_SEVERITY_INFO, otel_cstr("INFO"), &body, attrs,
                                3, otel_cstr(""), NULL);
     if (st != OTEL_OK) fprintf(stderr, "emit: %s\n", otel_status_str(st));
+    otel_attr m[1] = {{otel_cstr("payment.method"), otel_value_str(otel_cstr(i % 2 ? "card" : "wallet"))}};
+    otel_metric_record_i64(g_orders, 1, m, 1);
+    otel_metric_record_f64(g_duration, 3.5 * (i + 1), m, 1);
   }
   otel_context_restore(token);
   otel_span_end(span, 0);
@@ -54,6 +60,8 @@ int main(void) {
   if (!env || !*env) otel_config_set(cfg, otel_cstr("OTEL_LOGS_EXPORTER"), otel_cstr("console"), NULL, 0);
   env = getenv("OTEL_TRACES_EXPORTER");
   if (!env || !*env) otel_config_set(cfg, otel_cstr("OTEL_TRACES_EXPORTER"), otel_cstr("console"), NULL, 0);
+  env = getenv("OTEL_METRICS_EXPORTER");
+  if (!env || !*env) otel_config_set(cfg, otel_cstr("OTEL_METRICS_EXPORTER"), otel_cstr("console"), NULL, 0);
   const char *svc = getenv("OTEL_SERVICE_NAME");
   if (!svc || !*svc)
     otel_config_set(cfg, otel_cstr("OTEL_SERVICE_NAME"), otel_cstr("quickstart"), NULL, 0);
@@ -69,6 +77,11 @@ int main(void) {
     fprintf(stderr, "otel_scope_get: %s\n", otel_status_str(st));
     return 1;
   }
+
+  otel_instrument_create(g_scope, OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_INT, otel_cstr("orders.processed"),
+                         otel_cstr("{order}"), otel_cstr("Orders processed"), NULL, 0, NULL, NULL, &g_orders);
+  otel_instrument_create(g_scope, OTEL_INSTRUMENT_HISTOGRAM, OTEL_NUMBER_DOUBLE, otel_cstr("order.duration"),
+                         otel_cstr("ms"), otel_cstr("Time to process an order"), NULL, 0, NULL, NULL, &g_duration);
 
   otel_attr root_attrs[2] = {{otel_cstr("http.request.method"), otel_value_str(otel_cstr("POST"))},
                              {otel_cstr("http.route"), otel_value_str(otel_cstr("/checkout"))}};

@@ -20,6 +20,8 @@ out=$(LD_LIBRARY_PATH="$libdir" OTEL_LOGS_EXPORTER=console "$tmp/qs_pc" 2>&1)
 echo "$out" | grep -q "accepted=21 exported=21 dropped=0" || { echo "pkg-config build: $out"; exit 1; }
 echo "$out" | grep -q "spans accepted=5 exported=5" || { echo "pkg-config build (spans): $out"; exit 1; }
 [ "$(echo "$out" | grep -c ' SPAN ')" -eq 5 ] || { echo "expected 5 console span lines"; exit 1; }
+echo "$out" | grep -q 'METRIC orders.processed \[quickstart\] {payment.method="wallet"} 12' || { echo "counter line missing: $out"; exit 1; }
+echo "$out" | grep -q 'METRIC order.duration \[quickstart\] {payment.method="card"} count=8' || { echo "histogram line missing: $out"; exit 1; }
 [ "$(echo "$out" | grep -c 'order processed')" -eq 20 ] || { echo "expected 20 console lines"; exit 1; }
 
 # 2. CMake find_package
