@@ -60,6 +60,11 @@ class Mutex {
 // A growable byte buffer with an optional size limit. Writing past the limit sets overflow() and
 // drops the write; encoders check overflow() once at the end instead of after every field. The
 // capacity is kept across clear() so a reused buffer stops allocating once it has grown.
+//
+// Encoders on hot paths measure a field first, then write it with one check:
+//   if (uint8_t *p = b.reserve_tail(n)) b.commit(<n bytes of unchecked stores through p>);
+// The stores go through a local pointer, so the compiler need not reload the buffer's members
+// after each byte (a uint8_t store may alias them).
 class Buf {
  public:
   Buf() = default;
@@ -83,8 +88,21 @@ class Buf {
     if (OTB_LIKELY(cap_ - n_ >= extra)) return !overflow_;
     return grow(extra);
   }
+  // reserve(extra), then the tail to write those bytes at; nullptr when reserve() failed.
+  uint8_t *reserve_tail(size_t extra) { return reserve(extra) ? p_ + n_ : nullptr; }
+  // reserve() for a writer that can fall back to another way of writing: past the limit it only
+  // returns false, leaving overflow() unset. (Out of memory still sets it.)
+  bool try_reserve(size_t extra) {
+    if (OTB_LIKELY(cap_ - n_ >= extra)) return !overflow_;
+    if (overflow_ || extra > limit_ || n_ > limit_ - extra) return false;
+    return grow(extra);
+  }
   void put(uint8_t b) {
-    if (reserve(1)) p_[n_++] = b;
+    if (reserve(1)) {
+      size_t n = n_;
+      p_[n] = b;
+      n_ = n + 1;
+    }
   }
   void append(const void *src, size_t len) {
     if (len && reserve(len)) {
@@ -95,6 +113,8 @@ class Buf {
   // Unchecked writes, after reserve() succeeded.
   uint8_t *tail() { return p_ + n_; }
   void advance(size_t len) { n_ += len; }
+  // Ends unchecked writes that started at tail(): the buffer now ends at `end`.
+  void commit(uint8_t *end) { n_ = static_cast<size_t>(end - p_); }
   void truncate(size_t len) { n_ = len; }
   // Frees the storage if it grew past max_keep (a huge record should not pin memory forever).
   void shrink_if_above(size_t max_keep) {

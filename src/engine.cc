@@ -271,19 +271,31 @@ int32_t Engine::emit_log(const Scope *scope, const LogRecordArgs &args) {
     return OTEL_E_SHUTDOWN;
   }
   if (OTB_UNLIKELY(!worker_started_.load(std::memory_order_acquire))) ensure_worker();
-  static thread_local Buf scratch;
-  scratch.clear();
-  scratch.set_limit(p->max_record_bytes());
-  LogRecordArgs a = args;
-  if (a.time_unix_nano == 0 || a.observed_unix_nano == 0) {
-    uint64_t now = now_unix_nano();
-    if (a.time_unix_nano == 0) a.time_unix_nano = now;
-    if (a.observed_unix_nano == 0) a.observed_unix_nano = now;
+  // The thread's encode buffer, found through a plain thread-local pointer: one TLS lookup per
+  // record and no guard check. The first emit on a thread allocates it; `owner` frees it when
+  // the thread ends (and clears the pointer, so an emit from a later thread-exit destructor
+  // allocates afresh rather than touching freed memory).
+  static thread_local Buf *scratch_ptr = nullptr;
+  Buf *scratch = scratch_ptr;
+  if (OTB_UNLIKELY(!scratch)) {
+    struct Owner {
+      Buf *buf = nullptr;
+      ~Owner() {
+        delete buf;
+        scratch_ptr = nullptr;
+      }
+    };
+    static thread_local Owner owner;
+    owner.buf = scratch = scratch_ptr = new Buf;
   }
-  int32_t st = encode_log_record(scratch, a, log_limits_);
+  scratch->clear();
+  scratch->set_limit(p->max_record_bytes());
+  // Times of 0 mean "now"; the encoder fills them in, so the arguments are not copied.
+  uint64_t now = args.time_unix_nano && args.observed_unix_nano ? 0 : now_unix_nano();
+  int32_t st = encode_log_record(*scratch, args, log_limits_, now);
   if (OTB_LIKELY(st == OTEL_OK)) {
     bool wake = false;
-    st = p->push(scope->id, scratch.data(), scratch.size(), &wake);
+    st = p->push(scope->id, scratch->data(), scratch->size(), &wake);
     if (wake) {
       std::lock_guard<std::mutex> lk(wmu_);
       wake_ = true;
@@ -292,7 +304,7 @@ int32_t Engine::emit_log(const Scope *scope, const LogRecordArgs &args) {
   } else {
     p->count(st == OTEL_E_TOO_LARGE ? OTEL_STAT_DROPPED_TOO_LARGE : OTEL_STAT_INVALID);
   }
-  scratch.shrink_if_above(kScratchKeep);
+  scratch->shrink_if_above(kScratchKeep);
   return st;
 }
 

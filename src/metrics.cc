@@ -60,7 +60,7 @@ uint64_t hash_bytes(const uint8_t *p, size_t n) {
     n -= 8;
   }
   uint64_t w = 0;
-  std::memcpy(&w, p, n);
+  if (n) std::memcpy(&w, p, n);  // p may be null for the empty attribute set
   h = (h ^ (w * 0x87C37B91114253D5ull)) * 0x4CF5AD432745937Full;
   return h ^ (h >> 32);
 }

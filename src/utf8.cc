@@ -39,25 +39,35 @@ inline size_t seq_len(const unsigned char *s, size_t i, size_t n, size_t *bad) {
   return 0;
 }
 
+// Length of the leading all-ASCII run of s[0..n), eight bytes at a time (sixteen while it lasts).
+inline size_t ascii_prefix(const unsigned char *s, size_t n) {
+  constexpr uint64_t kHigh = 0x8080808080808080ull;
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    uint64_t a, b;
+    std::memcpy(&a, s + i, 8);
+    std::memcpy(&b, s + i + 8, 8);
+    if ((a | b) & kHigh) break;
+  }
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s + i, 8);
+    if (w & kHigh) break;
+  }
+  while (i < n && s[i] < 0x80) i++;
+  return i;
+}
+
 }  // namespace
 
-Utf8Scan utf8_scan(const char *str, size_t n, size_t max_chars) {
+Utf8Scan utf8_scan_long(const char *str, size_t n, size_t max_chars) {
   const unsigned char *s = reinterpret_cast<const unsigned char *>(str);
-  size_t i = 0, out = 0, chars = 0;
+  size_t m = n < max_chars ? n : max_chars;
+  // Each ASCII byte is one character, so an ASCII prefix needs no per-character work.
+  size_t i = m ? ascii_prefix(s, m) : 0;
+  if (i == m) return Utf8Scan{m, m, true};
+  size_t out = i, chars = i;
   bool valid = true;
-  if (max_chars >= n) {
-    // Fast path: no character limit can bite; skip ASCII eight bytes at a time, then byte by byte.
-    while (i + 8 <= n) {
-      uint64_t w;
-      std::memcpy(&w, s + i, 8);
-      if (w & 0x8080808080808080ull) break;
-      i += 8;
-    }
-    while (i < n && s[i] < 0x80) i++;
-    if (i == n) return Utf8Scan{n, n, true};
-    out = i;
-    chars = i;
-  }
   while (i < n && chars < max_chars) {
     size_t bad = 0;
     size_t len = seq_len(s, i, n, &bad);
