@@ -79,7 +79,7 @@ int32_t Pipeline::push(uint32_t scope, const uint8_t *rec, size_t len, bool *wak
     return OTEL_E_TOO_LARGE;
   }
   const size_t need = kHdr + len;
-  std::lock_guard<Mutex> lock(mu_);
+  std::lock_guard<SpinLock> lock(mu_);
   if (OTB_UNLIKELY(closed_)) {
     count(OTEL_STAT_DROPPED_SHUTDOWN);
     return OTEL_E_SHUTDOWN;
@@ -103,10 +103,18 @@ int32_t Pipeline::push(uint32_t scope, const uint8_t *rec, size_t len, bool *wak
     count_locked(OTEL_STAT_DROPPED_QUEUE_FULL);
     return cap_ >= s_.max_queue_bytes ? OTEL_E_QUEUE_FULL : OTEL_E_NO_MEMORY;
   }
-  size_t tail = (head_ + used_) % cap_;
+  size_t tail = head_ + used_;  // no modulo: an integer division on every record
+  if (tail >= cap_) tail -= cap_;
   uint32_t hdr[2] = {static_cast<uint32_t>(len), scope};
-  ring_write(tail, hdr, kHdr);
-  ring_write((tail + kHdr) % cap_, rec, len);
+  if (OTB_LIKELY(tail + need <= cap_)) {  // the usual case: the record does not wrap
+    std::memcpy(ring_ + tail, hdr, kHdr);
+    std::memcpy(ring_ + tail + kHdr, rec, len);
+  } else {
+    ring_write(tail, hdr, kHdr);
+    size_t body = tail + kHdr;
+    if (body >= cap_) body -= cap_;
+    ring_write(body, rec, len);
+  }
   used_ += need;
   n = count_.load(std::memory_order_relaxed) + 1;
   count_.store(n, std::memory_order_relaxed);
@@ -122,7 +130,7 @@ size_t Pipeline::take(Batch &out, size_t max) {
   uint8_t *src;
   size_t src_cap, from, total = 0, n;
   {
-    std::lock_guard<Mutex> lock(mu_);
+    std::lock_guard<SpinLock> lock(mu_);
     n = std::min<size_t>(count_.load(std::memory_order_relaxed), max);
     if (n == 0) return 0;
     size_t pos = head_, base = out.bytes.size();
@@ -153,7 +161,7 @@ size_t Pipeline::take(Batch &out, size_t max) {
   if (total > first) std::memcpy(out.bytes.tail() + first, src, total - first);
   out.bytes.advance(total);
   {
-    std::lock_guard<Mutex> lock(mu_);
+    std::lock_guard<SpinLock> lock(mu_);
     busy_ = 0;
     std::free(retired_);
     retired_ = nullptr;
@@ -162,7 +170,7 @@ size_t Pipeline::take(Batch &out, size_t max) {
 }
 
 void Pipeline::close() {
-  std::lock_guard<Mutex> lock(mu_);
+  std::lock_guard<SpinLock> lock(mu_);
   closed_ = true;
   uint32_t n = count_.load(std::memory_order_relaxed);
   count(OTEL_STAT_DROPPED_SHUTDOWN, n);

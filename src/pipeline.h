@@ -61,7 +61,7 @@ class Pipeline {
   void count(int stat, uint64_t n = 1) { stats_[stat].fetch_add(n, std::memory_order_relaxed); }
   void uncount(int stat, uint64_t n) { stats_[stat].fetch_sub(n, std::memory_order_relaxed); }
   void read_stats(uint64_t *out, size_t n) const;
-  Mutex &mutex() { return mu_; }
+  SpinLock &mutex() { return mu_; }
 
  private:
   void ring_write(size_t pos, const void *src, size_t n);
@@ -78,7 +78,7 @@ class Pipeline {
   const Signal signal_;
   const PipelineSettings s_;
   const size_t max_record_;
-  Mutex mu_;
+  SpinLock mu_;
   // The ring: records from head_ for used_ bytes. The busy_ bytes just before head_ are being
   // copied out by the worker without the lock; producers never write there. A ring replaced by
   // grow() during that copy is kept in retired_ until the copy ends.
