@@ -452,7 +452,10 @@ OTEL_API int32_t otel_instrument_create(otel_scope *scope, int32_t kind, int32_t
     otb::Instrument *inst = nullptr;
     int32_t st = e->meters()->create(s, kind, number_type, name, unit, description,
                                      advisory_boundaries, n_boundaries, callback, user_data, &inst);
-    if (st == OTEL_OK) *out = reinterpret_cast<otel_instrument *>(inst);
+    if (st == OTEL_OK) {
+      *out = reinterpret_cast<otel_instrument *>(inst);
+      e->ensure_worker();  // periodic collection from now on (observables need no record call)
+    }
     return st;
   });
 }

@@ -75,6 +75,7 @@ class Engine {
   // Starts the worker if it is not running (first record, or first use in a forked child).
   // False after shutdown. Cheap when it runs: one atomic load.
   bool ensure_worker(bool for_shutdown = false);
+  bool worker_running() const { return worker_started_.load(std::memory_order_acquire); }
 
  private:
   Engine() = default;

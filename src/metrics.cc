@@ -122,7 +122,7 @@ struct Series {
   // gauges and observations: the last value and a sequence number of writes
   std::atomic<uint64_t> last{0};
   std::atomic<uint64_t> seq{0};
-  // collection state, worker thread only
+  // collection state, guarded by Meters::collect_mu_
   int64_t cum_i = 0;
   double cum_d = 0, cum_sum = 0, cum_min = 0, cum_max = 0;
   uint64_t cum_count = 0, seen_seq = 0, prev_obs = 0, delta_start = 0;
@@ -149,14 +149,15 @@ class Instrument {
   std::vector<std::unique_ptr<Series>> series;
   std::atomic<Series *> empty{nullptr};
   Series *overflow = nullptr;
-  uint64_t obs_seq = 0;  // the collection in progress (observables)
+  uint64_t created_ns = 0;  // observable series start here (they have no first measurement)
+  uint64_t obs_seq = 0;  // the collection in progress (observables; Meters::collect_mu_)
 
   Series *make_series(std::string key, uint64_t hash) {
     auto s = std::make_unique<Series>();
     s->inst = this;
     s->key = std::move(key);
     s->hash = hash;
-    s->start_ns = s->delta_start = now_unix_nano();
+    s->start_ns = s->delta_start = callback ? created_ns : now_unix_nano();
     if (agg == Agg::kHistogram) {
       s->hist.reset(new HistLine[kStripes * hist_lines]());
       for (int st = 0; st < kStripes; st++) {
@@ -259,6 +260,7 @@ Instrument *Meters::noop() {
 }
 
 Meters::Meters(const Settings &s, Pipeline *pipe) : s_(s), pipe_(pipe) {
+  cumulative_only_ = s.metrics.exporter == "prometheus";
   g_metric_limits.count = s.attr_count_limit;
   g_metric_limits.value_chars = s.attr_value_chars;
   last_collect_ = now_unix_nano();
@@ -303,6 +305,7 @@ int32_t Meters::create(const Scope *scope, int32_t kind, int32_t number, otel_st
   inst->description = utf8_repaired(description);
   inst->callback = cb;
   inst->user = user;
+  inst->created_ns = now_unix_nano();
   inst->limit = s_.metrics_cardinality_limit;
   switch (kind) {
     case OTEL_INSTRUMENT_COUNTER:
@@ -320,10 +323,13 @@ int32_t Meters::create(const Scope *scope, int32_t kind, int32_t number, otel_st
     default:
       inst->agg = Agg::kGauge;
   }
-  // Temporality per OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE.
+  // Temporality per OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE; always cumulative for a
+  // pull exporter, whose every scrape must see the totals.
   const std::string &pref = s_.metrics_temporality;
   bool delta = false;
-  if (pref == "delta") {
+  if (cumulative_only_) {
+    delta = false;
+  } else if (pref == "delta") {
     delta = kind == OTEL_INSTRUMENT_COUNTER || kind == OTEL_INSTRUMENT_OBSERVABLE_COUNTER ||
             kind == OTEL_INSTRUMENT_HISTOGRAM;
   } else if (pref == "lowmemory") {
@@ -346,15 +352,28 @@ int32_t Meters::create(const Scope *scope, int32_t kind, int32_t number, otel_st
   return OTEL_OK;
 }
 
+namespace {
+// A measurement the instrument refuses: NaN, or a negative value for a counter.
+inline bool rejected(const Instrument *inst, bool is_double, int64_t i, double d) {
+  if (is_double && std::isnan(d)) return true;
+  return inst->monotonic && (is_double ? d < 0 : i < 0);
+}
+// Starts the worker (periodic collection) on first use, and again in a forked child.
+inline void ensure_worker(const Instrument *inst) {
+  Engine *e = inst->scope->engine;
+  if (OTB_UNLIKELY(!e->worker_running())) e->ensure_worker();
+}
+}  // namespace
+
 int32_t series_record(Series *s, bool is_double, int64_t i, double d) {
   Instrument *inst = s->inst;
   if (OTB_UNLIKELY(inst->noop)) return OTEL_OK;
   if (OTB_UNLIKELY(inst->scope->engine->is_shut_down())) return OTEL_E_SHUTDOWN;
+  if (OTB_UNLIKELY(rejected(inst, is_double, i, d))) return OTEL_E_INVALID_ARG;
+  ensure_worker(inst);
   const double v = is_double ? d : static_cast<double>(i);
-  if (is_double && std::isnan(d)) return OTEL_E_INVALID_ARG;
   switch (inst->agg) {
     case Agg::kSum: {
-      if (inst->monotonic && v < 0) return OTEL_E_INVALID_ARG;  // counters only go up
       Stripe &st = s->stripes[my_stripe()];
       if (inst->number == OTEL_NUMBER_INT)
         st.i.fetch_add(is_double ? static_cast<int64_t>(d) : i, std::memory_order_relaxed);
@@ -389,6 +408,7 @@ int32_t instrument_record(Instrument *inst, bool is_double, int64_t i, double d,
   if (inst->noop) return OTEL_OK;
   if (OTB_UNLIKELY(inst->scope->engine->is_shut_down())) return OTEL_E_SHUTDOWN;
   if (inst->callback) return OTEL_E_INVALID_ARG;  // observable: values come from its callback
+  if (OTB_UNLIKELY(rejected(inst, is_double, i, d))) return OTEL_E_INVALID_ARG;  // no series for it
   Series *s;
   if (n == 0) {
     s = inst->find(nullptr, 0);
@@ -425,13 +445,19 @@ int32_t observer_record(otel_observer *obs, bool is_double, int64_t i, double d,
                         const otel_attr *attrs, size_t n) {
   if (!obs) return OTEL_E_INVALID_ARG;
   Instrument *inst = reinterpret_cast<ObserverState *>(obs)->inst;
-  if (is_double && std::isnan(d)) return OTEL_E_INVALID_ARG;
+  if (rejected(inst, is_double, i, d)) return OTEL_E_INVALID_ARG;
   int32_t st = canonical(attrs, n, g_metric_limits, t_key);
   if (st != OTEL_OK) return st;
   Series *s = inst->find(t_key.data(), t_key.size());
   uint64_t bits = inst->number == OTEL_NUMBER_INT
                       ? static_cast<uint64_t>(is_double ? static_cast<int64_t>(d) : i)
                       : to_bits(is_double ? d : static_cast<double>(i));
+  if (s == inst->overflow && inst->agg == Agg::kSum && s->seq.load(std::memory_order_relaxed) == inst->obs_seq) {
+    // Several attribute sets past the limit this round: the overflow series is their sum.
+    uint64_t prev = s->last.load(std::memory_order_relaxed);
+    bits = inst->number == OTEL_NUMBER_INT ? static_cast<uint64_t>(static_cast<int64_t>(prev) + static_cast<int64_t>(bits))
+                                           : to_bits(from_bits(prev) + from_bits(bits));
+  }
   s->last.store(bits, std::memory_order_relaxed);
   s->seq.store(inst->obs_seq, std::memory_order_relaxed);
   return OTEL_OK;
@@ -439,27 +465,41 @@ int32_t observer_record(otel_observer *obs, bool is_double, int64_t i, double d,
 
 void Meters::collect() {
   if (!pipe_) return;
-  const uint64_t now = now_unix_nano();
+  Pipeline *p = pipe_;
+  collect(
+      [p](const Scope *scope, const uint8_t *metric, size_t len) {
+        bool wake = false;
+        p->push(scope->id, metric, len, &wake);
+      },
+      p->max_record_bytes());
+}
+
+void Meters::collect(const MetricSink &sink, size_t max_record_bytes) {
+  std::lock_guard<std::mutex> collecting(collect_mu_);
+  uint64_t now;
   std::vector<Instrument *> list;
   {
     std::lock_guard<Mutex> lk(mu_);
     for (auto &i : instruments_) list.push_back(i.get());
   }
+  // Observable instruments first: their callbacks report this round's data. The collection's
+  // one time is taken after them, so a series a callback just created never starts after it.
+  for (Instrument *inst : list) {
+    if (!inst->callback) continue;
+    inst->obs_seq++;
+    ObserverState os{inst};
+    inst->callback(reinterpret_cast<otel_observer *>(&os), inst->user);
+  }
+  now = now_unix_nano();
   Buf b;
   for (Instrument *inst : list) {
-    // Observable instruments: run the callback; what it reports this round is the data.
-    if (inst->callback) {
-      inst->obs_seq++;
-      ObserverState os{inst};
-      inst->callback(reinterpret_cast<otel_observer *>(&os), inst->user);
-    }
     std::vector<Series *> series;
     {
       std::lock_guard<Mutex> lk(inst->mu);
       for (auto &s : inst->series) series.push_back(s.get());
     }
     b.clear();
-    b.set_limit(pipe_->max_record_bytes());
+    b.set_limit(max_record_bytes);
     put_string(b, mf::kName, otel_str{inst->name.data(), inst->name.size()});
     if (!inst->description.empty())
       put_string(b, mf::kDescription, otel_str{inst->description.data(), inst->description.size()});
@@ -473,7 +513,7 @@ void Meters::collect() {
     size_t data = msg_begin(b, data_field);
     size_t points = 0;
     for (Series *s : series) {
-      const uint64_t start = delta ? s->delta_start : s->start_ns;
+      const uint64_t start = std::min(delta ? s->delta_start : s->start_ns, now);
       if (inst->agg == Agg::kHistogram) {
         uint64_t count = 0;
         double sum = 0, mn = std::numeric_limits<double>::infinity(), mx = -mn;
@@ -599,11 +639,14 @@ void Meters::collect() {
     msg_end(b, data);
     if (points == 0) continue;
     if (b.overflow()) {
-      pipe_->count(OTEL_STAT_DROPPED_TOO_LARGE);
+      if (pipe_)
+        pipe_->count(OTEL_STAT_DROPPED_TOO_LARGE);
+      else
+        diag(OTEL_DIAG_WARN, "metric '%s' dropped: its data points exceed %zu bytes",
+             inst->name.c_str(), max_record_bytes);
       continue;
     }
-    bool wake = false;
-    pipe_->push(inst->scope->id, b.data(), b.size(), &wake);
+    sink(inst->scope, b.data(), b.size());
   }
   last_collect_ = now;
 }

@@ -8,10 +8,18 @@
 // values in a few cache-line "stripes"; each thread adds to its own stripe, so two threads on one
 // series do not bounce a cache line. A collection exchanges each stripe with zero and adds it up,
 // so delta and cumulative values are exact across collections.
+//
+// Collection (Meters::collect) builds one OTLP Metric message per instrument with data and hands
+// it to a sink: the metrics pipeline for the push exporters (otlp, console, file; the worker
+// collects on its schedule and on flush), or the Prometheus renderer (prometheus.h; a scrape
+// collects on the server thread). Collections are serialized by one mutex whoever triggers them,
+// and observable callbacks run on the collecting thread.
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -27,6 +35,10 @@ struct Series;
 
 enum class Temporality { kDelta = 1, kCumulative = 2 };
 
+// Receives each Metric message of a collection (one per instrument with data) and the scope of its
+// instrument. The bytes are valid only during the call.
+using MetricSink = std::function<void(const Scope *scope, const uint8_t *metric, size_t len)>;
+
 class Meters {
  public:
   Meters(const Settings &s, Pipeline *pipe);
@@ -34,8 +46,13 @@ class Meters {
   int32_t create(const Scope *scope, int32_t kind, int32_t number, otel_str name, otel_str unit,
                  otel_str description, const double *bounds, size_t n_bounds, otel_observe_fn cb,
                  void *user, Instrument **out);
-  // Collects every instrument and pushes one Metric record per instrument with data into the
-  // metrics pipeline. Called on the worker thread only (callbacks run here).
+  // Collects every instrument and hands one Metric message per instrument with data to `sink`.
+  // Serialized with every other collection; observable callbacks run on the calling thread. A
+  // message above max_record_bytes is dropped (counted dropped_too_large in the metrics pipeline,
+  // if there is one; a warning otherwise).
+  void collect(const MetricSink &sink, size_t max_record_bytes);
+  // Collects into the metrics pipeline (push exporters). The worker calls it; a no-op without a
+  // pipeline (OTEL_METRICS_EXPORTER=prometheus collects on scrapes instead).
   void collect();
   // A no-op instrument (metrics disabled): records are accepted and ignored.
   static Instrument *noop();
@@ -43,7 +60,9 @@ class Meters {
  private:
   Settings s_;
   Pipeline *pipe_;
-  Mutex mu_;  // guards instruments_
+  bool cumulative_only_ = false;  // a pull exporter (prometheus) needs cumulative temporality
+  std::mutex collect_mu_;         // serializes collections; guards the series' collection state
+  Mutex mu_;                      // guards instruments_
   std::vector<std::unique_ptr<Instrument>> instruments_;
   uint64_t last_collect_ = 0;
 };

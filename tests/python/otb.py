@@ -909,3 +909,158 @@ for _name, _fn in list(_TraceMethods.__dict__.items()):
     if not _name.startswith("__") and not hasattr(Lib, _name):
         setattr(Lib, _name, _fn)
 del _name, _fn
+
+
+# ==== Metrics (header: "Metrics") ==============================================================
+# Appended for tests/python/test_metrics_*.py. Declared lazily (Lib._mdll), so nothing above changes.
+
+OTEL_INSTRUMENT_COUNTER = 1
+OTEL_INSTRUMENT_UP_DOWN_COUNTER = 2
+OTEL_INSTRUMENT_HISTOGRAM = 3
+OTEL_INSTRUMENT_GAUGE = 4
+OTEL_INSTRUMENT_OBSERVABLE_COUNTER = 5
+OTEL_INSTRUMENT_OBSERVABLE_UP_DOWN_COUNTER = 6
+OTEL_INSTRUMENT_OBSERVABLE_GAUGE = 7
+
+OTEL_NUMBER_INT = 1
+OTEL_NUMBER_DOUBLE = 2
+
+# typedef void (*otel_observe_fn)(otel_observer *observer, void *user_data);
+OTEL_OBSERVE_FN = ctypes.CFUNCTYPE(None, c_void_p, c_void_p)
+
+
+class RawBounds:
+    """An (advisory_boundaries pointer, n_boundaries) pair given explicitly, e.g. RawBounds(None, 2)."""
+
+    __slots__ = ("ptr", "n")
+
+    def __init__(self, ptr, n: int):
+        self.ptr = ptr
+        self.n = n
+
+
+def _declare_metrics(dll: ctypes.CDLL) -> None:
+    P = POINTER
+    sigs = {
+        "otel_instrument_create": (c_int32, [c_void_p, c_int32, c_int32, OtelStr, OtelStr, OtelStr,
+                                             P(c_double), c_size_t, OTEL_OBSERVE_FN, c_void_p,
+                                             P(c_void_p)]),
+        "otel_metric_record_i64": (c_int32, [c_void_p, c_int64, P(OtelAttr), c_size_t]),
+        "otel_metric_record_f64": (c_int32, [c_void_p, c_double, P(OtelAttr), c_size_t]),
+        "otel_instrument_bind": (c_int32, [c_void_p, P(OtelAttr), c_size_t, P(c_void_p)]),
+        "otel_bound_record_i64": (c_int32, [c_void_p, c_int64]),
+        "otel_bound_record_f64": (c_int32, [c_void_p, c_double]),
+        "otel_observe_i64": (c_int32, [c_void_p, c_int64, P(OtelAttr), c_size_t]),
+        "otel_observe_f64": (c_int32, [c_void_p, c_double, P(OtelAttr), c_size_t]),
+    }
+    for name, (restype, argtypes) in sigs.items():
+        fn = getattr(dll, name)  # AttributeError names the missing export
+        fn.restype = restype
+        fn.argtypes = argtypes
+
+
+class _MetricMethods:
+    """Instrument and observation entry points, attached to Lib below. Statuses are returned as
+    they are; nothing raises on a negative status.
+
+    Observable callbacks: pass a Python callable fn(observer) (observer is the otel_observer
+    pointer as an int; report with Lib.observe_i64/observe_f64), or an OTEL_OBSERVE_FN object.
+    The CFUNCTYPE object is kept alive on the Lib for the life of the process (instruments live
+    as long as their engine, and the worker may call it at any collection). An exception raised
+    by a Python callable is printed by ctypes and swallowed: it never reaches the library."""
+
+    def _mdll(self) -> ctypes.CDLL:
+        if not getattr(self, "_metrics_declared", False):
+            _declare_metrics(self.dll)
+            self._metrics_declared = True
+            self._metric_callbacks = []  # CFUNCTYPE objects: never freed
+        return self.dll
+
+    def observe_callback(self, fn) -> "OTEL_OBSERVE_FN":
+        """Wraps fn(observer) as an otel_observe_fn kept alive for the life of the process."""
+        self._mdll()
+        if isinstance(fn, OTEL_OBSERVE_FN):
+            cb = fn
+        else:
+            def _trampoline(observer, _user_data, _fn=fn):
+                _fn(observer)
+            cb = OTEL_OBSERVE_FN(_trampoline)
+        self._metric_callbacks.append(cb)
+        return cb
+
+    def instrument_create(self, scope, kind: int, number_type: int, name, unit="", description="",
+                          bounds=None, callback=None, user_data=None,
+                          null_out: bool = False) -> tuple[int, int | None]:
+        """(status, instrument handle). bounds: None (NULL, 0), a list of floats, or RawBounds.
+        callback: None (NULL), a callable fn(observer), or an OTEL_OBSERVE_FN."""
+        dll = self._mdll()
+        a = Arena()
+        if bounds is None:
+            bptr, nb = None, 0
+        elif isinstance(bounds, RawBounds):
+            bptr, nb = bounds.ptr, bounds.n
+        else:
+            nb = len(bounds)
+            arr = (c_double * max(nb, 1))(*bounds)
+            a._keep.append(arr)
+            bptr = ctypes.cast(arr, POINTER(c_double)) if nb else None
+        cb = OTEL_OBSERVE_FN() if callback is None else self.observe_callback(callback)  # () = NULL
+        out = c_void_p()
+        st = dll.otel_instrument_create(scope, kind, number_type, a.str(name), a.str(unit),
+                                        a.str(description), bptr, nb, cb, user_data,
+                                        None if null_out else byref(out))
+        del a
+        return st, out.value
+
+    def metric_record_i64(self, instrument, value: int, attrs=None) -> int:
+        dll = self._mdll()
+        a = Arena()
+        ptr, n = a.attrs(attrs)
+        st = dll.otel_metric_record_i64(instrument, value, ptr, n)
+        del a
+        return st
+
+    def metric_record_f64(self, instrument, value: float, attrs=None) -> int:
+        dll = self._mdll()
+        a = Arena()
+        ptr, n = a.attrs(attrs)
+        st = dll.otel_metric_record_f64(instrument, value, ptr, n)
+        del a
+        return st
+
+    def instrument_bind(self, instrument, attrs=None, null_out: bool = False) -> tuple[int, int | None]:
+        dll = self._mdll()
+        a = Arena()
+        ptr, n = a.attrs(attrs)
+        out = c_void_p()
+        st = dll.otel_instrument_bind(instrument, ptr, n, None if null_out else byref(out))
+        del a
+        return st, out.value
+
+    def bound_record_i64(self, bound, value: int) -> int:
+        return self._mdll().otel_bound_record_i64(bound, value)
+
+    def bound_record_f64(self, bound, value: float) -> int:
+        return self._mdll().otel_bound_record_f64(bound, value)
+
+    def observe_i64(self, observer, value: int, attrs=None) -> int:
+        dll = self._mdll()
+        a = Arena()
+        ptr, n = a.attrs(attrs)
+        st = dll.otel_observe_i64(observer, value, ptr, n)
+        del a
+        return st
+
+    def observe_f64(self, observer, value: float, attrs=None) -> int:
+        dll = self._mdll()
+        a = Arena()
+        ptr, n = a.attrs(attrs)
+        st = dll.otel_observe_f64(observer, value, ptr, n)
+        del a
+        return st
+
+
+for _name, _fn in list(_MetricMethods.__dict__.items()):
+    if not _name.startswith("__") and not hasattr(Lib, _name):
+        setattr(Lib, _name, _fn)
+del _name, _fn
