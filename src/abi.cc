@@ -167,6 +167,38 @@ OTEL_API int32_t otel_config_add_resource_attrs(otel_config *config, const otel_
   });
 }
 
+OTEL_API int32_t otel_config_add_view(otel_config *config, otel_str instrument, otel_str name,
+                                      otel_str description, int32_t aggregation,
+                                      const double *boundaries, size_t n_boundaries,
+                                      int32_t filter_keys, const otel_str *keys, size_t n_keys,
+                                      char *err, size_t err_len) {
+  if (!config || !otb::str_ok(instrument) || !otb::str_ok(name) || !otb::str_ok(description) ||
+      (!boundaries && n_boundaries) || (!keys && n_keys) || n_boundaries > 4096 || n_keys > 4096) {
+    set_err(err, err_len, "otel_config_add_view: NULL config or invalid argument");
+    return OTEL_E_INVALID_ARG;
+  }
+  return guard([&] {
+    otb::ViewSpec v;
+    v.pattern = to_string(instrument);
+    v.name = to_string(name);
+    v.description = to_string(description);
+    v.aggregation = aggregation;
+    v.bounds.assign(boundaries, boundaries + n_boundaries);
+    v.filter_keys = filter_keys != 0;
+    for (size_t i = 0; i < n_keys; i++) {
+      if (!otb::str_ok(keys[i])) return OTEL_E_INVALID_ARG;
+      v.keys.push_back(to_string(keys[i]));
+    }
+    std::string why;
+    if (!otb::view_valid(v, &why)) {
+      set_err(err, err_len, "invalid view: " + why);
+      return OTEL_E_INVALID_CONFIG;
+    }
+    config->c.views.push_back(std::move(v));
+    return OTEL_OK;
+  });
+}
+
 OTEL_API int32_t otel_config_set_sdk_language(otel_config *config, otel_str language) {
   if (!config || !otb::str_ok(language) || language.len == 0) return OTEL_E_INVALID_ARG;
   return guard([&] {

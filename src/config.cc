@@ -10,7 +10,7 @@
 namespace otb {
 namespace {
 
-enum class Kind { kBool, kUint, kBytes, kMillis, kString, kEnum, kKvList, kLogLevel };
+enum class Kind { kBool, kUint, kBytes, kMillis, kString, kEnum, kKvList, kLogLevel, kViews };
 
 struct KeyDef {
   const char *key;
@@ -55,6 +55,7 @@ const KeyDef kKeys[] = {
     {"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", Kind::kEnum, "cumulative",
      "cumulative|delta|lowmemory"},
     {"OTELBRIDGE_METRICS_CARDINALITY_LIMIT", Kind::kUint, "2000", nullptr},
+    {"OTELBRIDGE_METRICS_VIEWS", Kind::kViews, "", nullptr},
     {"OTEL_ATTRIBUTE_COUNT_LIMIT", Kind::kUint, "128", nullptr},
     {"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", Kind::kUint, "", nullptr},
     {"OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", Kind::kUint, "", nullptr},
@@ -177,6 +178,12 @@ bool validate(const KeyDef &d, const std::string &raw, std::string *canon, std::
       *canon = raw;
       return true;
     }
+    case Kind::kViews: {
+      std::vector<ViewSpec> views;
+      if (!parse_views(raw, &views, why)) return false;
+      *canon = raw;
+      return true;
+    }
     case Kind::kLogLevel:
       if (diag_parse_level(v.data(), v.size()) < 0) {
         *why = "expected one of error, warn, info, debug, none";
@@ -261,6 +268,132 @@ int32_t config_set(CodeConfig &c, const std::string &key, const std::string &val
   }
   c.values[key] = canon;
   return OTEL_OK;
+}
+
+bool view_valid(const ViewSpec &v, std::string *why) {
+  if (v.pattern.empty()) {
+    *why = "a view needs an instrument name or pattern";
+    return false;
+  }
+  bool wild = v.pattern.find_first_of("*?") != std::string::npos;
+  if (wild && !v.name.empty()) {
+    *why = "a view that renames must select one instrument: no wildcards with a new name";
+    return false;
+  }
+  if (v.aggregation < OTEL_AGGREGATION_DEFAULT || v.aggregation > OTEL_AGGREGATION_EXPLICIT_BUCKETS) {
+    *why = "unknown aggregation";
+    return false;
+  }
+  for (size_t i = 0; i < v.bounds.size(); i++) {
+    if (!(v.bounds[i] == v.bounds[i]) || v.bounds[i] == 1.0 / 0.0 || v.bounds[i] == -1.0 / 0.0 ||
+        (i && !(v.bounds[i] > v.bounds[i - 1]))) {
+      *why = "histogram boundaries must be finite and strictly increasing";
+      return false;
+    }
+  }
+  if (!v.bounds.empty() && v.aggregation != OTEL_AGGREGATION_EXPLICIT_BUCKETS) {
+    *why = "boundaries need the explicit bucket aggregation";
+    return false;
+  }
+  return true;
+}
+
+// "instrument=NAME [name=NEW] [description=TEXT] [aggregation=drop|default|explicit]
+//  [boundaries=A|B|C] [keys=K1|K2]" views separated by ';'. Values cannot hold spaces or ';'.
+bool parse_views(const std::string &text, std::vector<ViewSpec> *out, std::string *why) {
+  out->clear();
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t semi = text.find(';', pos);
+    if (semi == std::string::npos) semi = text.size();
+    std::string item = trim(text.substr(pos, semi - pos));
+    pos = semi + 1;
+    if (item.empty()) continue;
+    ViewSpec v;
+    size_t i = 0;
+    while (i < item.size()) {
+      while (i < item.size() && (item[i] == ' ' || item[i] == '\t')) i++;
+      size_t end = item.find_first_of(" \t", i);
+      if (end == std::string::npos) end = item.size();
+      std::string field = item.substr(i, end - i);
+      i = end;
+      if (field.empty()) continue;
+      size_t eq = field.find('=');
+      if (eq == std::string::npos) {
+        *why = "view field '" + field + "' is not key=value";
+        return false;
+      }
+      std::string k = lower(field.substr(0, eq)), val = field.substr(eq + 1);
+      auto list = [&](std::vector<std::string> *items) {
+        items->clear();
+        size_t p = 0;
+        while (p <= val.size()) {
+          size_t bar = val.find('|', p);
+          if (bar == std::string::npos) bar = val.size();
+          if (bar > p) items->push_back(val.substr(p, bar - p));
+          p = bar + 1;
+        }
+      };
+      if (k == "instrument") {
+        v.pattern = val;
+      } else if (k == "name") {
+        v.name = val;
+      } else if (k == "description") {
+        v.description = val;
+      } else if (k == "aggregation") {
+        std::string a = lower(val);
+        v.aggregation = a == "drop"       ? OTEL_AGGREGATION_DROP
+                        : a == "explicit" ? OTEL_AGGREGATION_EXPLICIT_BUCKETS
+                        : a == "default"  ? OTEL_AGGREGATION_DEFAULT
+                                          : -1;
+      } else if (k == "boundaries") {
+        std::vector<std::string> items;
+        list(&items);
+        for (auto &b : items) {
+          char *e = nullptr;
+          double d = strtod(b.c_str(), &e);
+          if (!e || *e) {
+            *why = "view boundary '" + b + "' is not a number";
+            return false;
+          }
+          v.bounds.push_back(d);
+        }
+        if (v.aggregation == OTEL_AGGREGATION_DEFAULT) v.aggregation = OTEL_AGGREGATION_EXPLICIT_BUCKETS;
+      } else if (k == "keys") {
+        list(&v.keys);
+        v.filter_keys = true;
+      } else {
+        *why = "unknown view field '" + k + "'";
+        return false;
+      }
+    }
+    if (!view_valid(v, why)) return false;
+    out->push_back(std::move(v));
+  }
+  return true;
+}
+
+bool view_matches(const ViewSpec &v, const std::string &name) {
+  // Glob match, case-insensitive, iterative with backtracking on the last '*'.
+  const std::string &p = v.pattern;
+  size_t pi = 0, ni = 0, star = std::string::npos, mark = 0;
+  auto eq = [](char a, char b) { return tolower(static_cast<unsigned char>(a)) == tolower(static_cast<unsigned char>(b)); };
+  while (ni < name.size()) {
+    if (pi < p.size() && (p[pi] == '?' || (p[pi] != '*' && eq(p[pi], name[ni])))) {
+      pi++;
+      ni++;
+    } else if (pi < p.size() && p[pi] == '*') {
+      star = pi++;
+      mark = ni;
+    } else if (star != std::string::npos) {
+      pi = star + 1;
+      ni = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.size() && p[pi] == '*') pi++;
+  return pi == p.size();
 }
 
 Settings resolve_settings(const CodeConfig *code, std::vector<Resolved> *all) {
@@ -374,6 +507,13 @@ Settings resolve_settings(const CodeConfig *code, std::vector<Resolved> *all) {
     }
   }
   s.propagators = v["OTEL_PROPAGATORS"];
+  if (code) s.views = code->views;
+  {
+    std::vector<ViewSpec> text_views;
+    std::string why;
+    if (parse_views(v["OTELBRIDGE_METRICS_VIEWS"], &text_views, &why))
+      s.views.insert(s.views.end(), text_views.begin(), text_views.end());
+  }
   // Metrics: one Metric record per instrument per collection goes through the generic pipeline;
   // the schedule delay is the export interval.
   s.metrics.exporter = v["OTEL_METRICS_EXPORTER"];

@@ -24,6 +24,22 @@ struct Resolved {
   Source source;
 };
 
+// A metric view (see otel_config_add_view).
+struct ViewSpec {
+  std::string pattern;  // instrument name, '*' and '?' wildcards, case-insensitive
+  std::string name, description;
+  int32_t aggregation = OTEL_AGGREGATION_DEFAULT;
+  std::vector<double> bounds;
+  bool filter_keys = false;
+  std::vector<std::string> keys;
+};
+// Checks a view; false with a reason.
+bool view_valid(const ViewSpec &v, std::string *why);
+// Parses OTELBRIDGE_METRICS_VIEWS. False with a reason on a syntax error.
+bool parse_views(const std::string &text, std::vector<ViewSpec> *out, std::string *why);
+// True when `name` matches the view's pattern.
+bool view_matches(const ViewSpec &v, const std::string &name);
+
 // Batching settings of one signal's pipeline (OTEL_BLRP_* for logs, OTEL_BSP_* for traces).
 struct PipelineSettings {
   std::string exporter;  // "otlp", "console", "file", "none"
@@ -57,6 +73,7 @@ struct Settings {
   std::string sampler = "parentbased_always_on";
   double sampler_arg = 1.0;
   std::string propagators = "tracecontext,baggage";
+  std::vector<ViewSpec> views;  // code views first, then OTELBRIDGE_METRICS_VIEWS
   std::string file_path = "-";  // "-" = stdout
   FileFormat file_format = FileFormat::kJson;
   uint32_t exit_timeout_ms = 5000;
@@ -72,6 +89,7 @@ struct CodeConfig {
   // Resource attributes from code: key and the encoded AnyValue message body of its value.
   std::vector<std::pair<std::string, std::string>> resource_attrs;
   std::string sdk_language = "cpp";
+  std::vector<ViewSpec> views;  // from otel_config_add_view, before those of the text key
 };
 
 // Validates and stores one key/value from code. OTEL_OK, OTEL_E_UNKNOWN_KEY or

@@ -150,6 +150,9 @@ class Instrument {
   std::atomic<Series *> empty{nullptr};
   Series *overflow = nullptr;
   uint64_t created_ns = 0;  // observable series start here (they have no first measurement)
+  std::string id_name;               // the name it was created with (identity; a view may rename)
+  bool filter_keys = false;          // a view keeps only these attribute keys
+  std::vector<std::string> keep_keys;
   uint64_t obs_seq = 0;  // the collection in progress (observables; Meters::collect_mu_)
 
   Series *make_series(std::string key, uint64_t hash) {
@@ -238,6 +241,22 @@ int32_t canonical(const otel_attr *attrs, size_t n, const AttrLimits &lim, Buf &
   return put_attributes(out, 1, t_sorted.data(), t_sorted.size(), lim, &dropped);
 }
 
+// A view's attribute allowlist: the kept attributes of (attrs, n), in a thread-local array.
+thread_local std::vector<otel_attr> t_kept;
+void keep_only(const Instrument &inst, const otel_attr **attrs, size_t *n) {
+  t_kept.clear();
+  for (size_t i = 0; i < *n; i++) {
+    const otel_str &k = (*attrs)[i].key;
+    for (const std::string &keep : inst.keep_keys)
+      if (keep.size() == k.len && (k.len == 0 || std::memcmp(keep.data(), k.ptr, k.len) == 0)) {
+        t_kept.push_back((*attrs)[i]);
+        break;
+      }
+  }
+  *attrs = t_kept.data();
+  *n = t_kept.size();
+}
+
 // Re-tags the KeyValue messages of a series key as `field` of a data point.
 void put_key_as(Buf &b, const std::string &key, uint32_t field) {
   PbReader r(reinterpret_cast<const uint8_t *>(key.data()), key.size());
@@ -285,7 +304,7 @@ int32_t Meters::create(const Scope *scope, int32_t kind, int32_t number, otel_st
   std::string unit_s = utf8_repaired(unit);
   std::lock_guard<Mutex> lk(mu_);
   for (auto &inst : instruments_) {
-    if (inst->scope != scope || !same_name(inst->name, name)) continue;
+    if (inst->scope != scope || !same_name(inst->id_name, name)) continue;
     if (inst->kind == kind && inst->number == number && inst->unit == unit_s && !observable) {
       *out = inst.get();  // the same instrument
       return OTEL_OK;
@@ -301,12 +320,34 @@ int32_t Meters::create(const Scope *scope, int32_t kind, int32_t number, otel_st
   inst->kind = kind;
   inst->number = number;
   inst->name.assign(name.ptr, name.len);
+  inst->id_name = inst->name;
   inst->unit = unit_s;
   inst->description = utf8_repaired(description);
   inst->callback = cb;
   inst->user = user;
   inst->created_ns = now_unix_nano();
   inst->limit = s_.metrics_cardinality_limit;
+  // The first matching view, if any: drop, rename, describe, bucket, filter attributes.
+  const ViewSpec *view = nullptr;
+  for (const ViewSpec &v : s_.views)
+    if (view_matches(v, inst->name)) {
+      view = &v;
+      break;
+    }
+  if (view && view->aggregation == OTEL_AGGREGATION_DROP) {
+    *out = noop();  // measurements are accepted and dropped
+    return OTEL_OK;
+  }
+  if (view) {
+    if (!view->name.empty()) inst->name = view->name;
+    if (!view->description.empty()) inst->description = view->description;
+    inst->filter_keys = view->filter_keys;
+    inst->keep_keys = view->keys;
+    if (view->aggregation == OTEL_AGGREGATION_EXPLICIT_BUCKETS && kind == OTEL_INSTRUMENT_HISTOGRAM) {
+      bounds = view->bounds.data();
+      n_bounds = view->bounds.size();
+    }
+  }
   switch (kind) {
     case OTEL_INSTRUMENT_COUNTER:
     case OTEL_INSTRUMENT_OBSERVABLE_COUNTER:
@@ -409,6 +450,7 @@ int32_t instrument_record(Instrument *inst, bool is_double, int64_t i, double d,
   if (OTB_UNLIKELY(inst->scope->engine->is_shut_down())) return OTEL_E_SHUTDOWN;
   if (inst->callback) return OTEL_E_INVALID_ARG;  // observable: values come from its callback
   if (OTB_UNLIKELY(rejected(inst, is_double, i, d))) return OTEL_E_INVALID_ARG;  // no series for it
+  if (OTB_UNLIKELY(inst->filter_keys)) keep_only(*inst, &attrs, &n);
   Series *s;
   if (n == 0) {
     s = inst->find(nullptr, 0);
@@ -431,6 +473,7 @@ int32_t instrument_bind(Instrument *inst, const otel_attr *attrs, size_t n, Seri
     return OTEL_OK;
   }
   if (inst->callback) return OTEL_E_INVALID_ARG;
+  if (inst->filter_keys) keep_only(*inst, &attrs, &n);
   int32_t st = canonical(attrs, n, g_metric_limits, t_key);
   if (st != OTEL_OK) return st;
   *out = inst->find(t_key.data(), t_key.size());
@@ -446,6 +489,7 @@ int32_t observer_record(otel_observer *obs, bool is_double, int64_t i, double d,
   if (!obs) return OTEL_E_INVALID_ARG;
   Instrument *inst = reinterpret_cast<ObserverState *>(obs)->inst;
   if (rejected(inst, is_double, i, d)) return OTEL_E_INVALID_ARG;
+  if (inst->filter_keys) keep_only(*inst, &attrs, &n);
   int32_t st = canonical(attrs, n, g_metric_limits, t_key);
   if (st != OTEL_OK) return st;
   Series *s = inst->find(t_key.data(), t_key.size());

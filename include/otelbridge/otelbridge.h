@@ -227,6 +227,25 @@ OTEL_API int32_t otel_config_add_resource_attrs(otel_config *config, const otel_
 /* Sets telemetry.sdk.language (default "cpp"); bindings set their own language. */
 OTEL_API int32_t otel_config_set_sdk_language(otel_config *config, otel_str language);
 
+/* Metric views (applied when an instrument is created; the first matching view wins):
+ *   instrument   the instrument name to match, case-insensitive; '*' matches any run of
+ *                characters and '?' one character ("http.*", "*")
+ *   name         a new name (empty = keep); only with a pattern without wildcards
+ *   description  a new description (empty = keep)
+ *   aggregation  OTEL_AGGREGATION_*; EXPLICIT_BUCKETS takes boundaries (strictly increasing)
+ *   keys         with filter_keys = 1, only these attribute keys are kept (n_keys may be 0: no
+ *                attributes at all); filter_keys = 0 keeps every attribute
+ * The same views can be given in the environment or through otel_config_set as
+ * OTELBRIDGE_METRICS_VIEWS (syntax in docs/configuration.md). Views set in code come first. */
+#define OTEL_AGGREGATION_DEFAULT 0
+#define OTEL_AGGREGATION_DROP 1
+#define OTEL_AGGREGATION_EXPLICIT_BUCKETS 2
+OTEL_API int32_t otel_config_add_view(otel_config *config, otel_str instrument, otel_str name,
+                                      otel_str description, int32_t aggregation,
+                                      const double *boundaries, size_t n_boundaries,
+                                      int32_t filter_keys, const otel_str *keys, size_t n_keys,
+                                      char *err, size_t err_len);
+
 /* ---- Engines --------------------------------------------------------------------------------- */
 
 /* Creates the process-wide engine from config (NULL = environment only). The environment is read
@@ -454,11 +473,13 @@ typedef struct otel_observer otel_observer;     /* passed to observable callback
 #define OTEL_NUMBER_INT 1    /* int64 values */
 #define OTEL_NUMBER_DOUBLE 2 /* double values */
 
-/* A callback of an observable instrument. It runs on the engine's worker thread during a
- * collection (periodic, otel_engine_flush, or a Prometheus scrape), one callback at a time. It
- * reports values with otel_observe_i64/_f64 on `observer`, which is valid only during the call.
- * It must not block for long (a collection waits for it), must not call otel_* functions other
- * than otel_observe_*, and a crash in it is the host's. */
+/* A callback of an observable instrument. It runs during a collection (periodic,
+ * otel_engine_flush, or a Prometheus scrape) on the collection thread: the engine's worker, or
+ * the Prometheus server thread (OTEL_METRICS_EXPORTER=prometheus). Collections never overlap, so
+ * callbacks run one at a time. It reports values with otel_observe_i64/_f64 on `observer`, which
+ * is valid only during the call. It must not block for long (a collection, and a scrape, waits
+ * for it), must not call otel_* functions other than otel_observe_*, and a crash in it is the
+ * host's. */
 typedef void (*otel_observe_fn)(otel_observer *observer, void *user_data);
 
 /* Creates (or returns the existing) instrument in `scope`. The name must follow the spec's

@@ -98,3 +98,23 @@ TEST(Abi, DisabledEngineViaConfig) {
       << "a disabled engine does no work at all, not even argument checks";
   EXPECT_EQ(otel_engine_free(e), OTEL_OK);
 }
+
+TEST(Abi, ViewsThroughTheConfig) {
+  otel_config *cfg;
+  ASSERT_EQ(otel_config_new(&cfg), OTEL_OK);
+  char err[256] = "";
+  const double bounds[] = {10, 1};
+  EXPECT_EQ(otel_config_add_view(cfg, S("h"), S(""), S(""), OTEL_AGGREGATION_EXPLICIT_BUCKETS, bounds, 2, 0,
+                                 nullptr, 0, err, sizeof err),
+            OTEL_E_INVALID_CONFIG);
+  EXPECT_NE(std::string(err).find("strictly increasing"), std::string::npos) << err;
+  EXPECT_EQ(otel_config_add_view(cfg, S("h*"), S("renamed"), S(""), 0, nullptr, 0, 0, nullptr, 0, err, sizeof err),
+            OTEL_E_INVALID_CONFIG);
+  otel_str keep = S("route");
+  EXPECT_EQ(otel_config_add_view(cfg, S("h"), S("latency"), S(""), 0, nullptr, 0, 1, &keep, 1, err, sizeof err),
+            OTEL_OK);
+  EXPECT_EQ(otel_config_set(cfg, S("OTELBRIDGE_METRICS_VIEWS"), S("instrument=x colour=red"), err, sizeof err),
+            OTEL_E_INVALID_CONFIG);
+  EXPECT_NE(std::string(err).find("colour"), std::string::npos) << err;
+  otel_config_free(cfg);
+}

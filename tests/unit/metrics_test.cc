@@ -294,3 +294,48 @@ TEST_F(MetricsFixture, ExactTotalsUnderManyThreadsWithConcurrentCollections) {
       << "delta collections add up to every add, none lost or doubled";
   EXPECT_EQ(hist_total, uint64_t(kThreads) * kPer) << "and every histogram record";
 }
+
+TEST(Views, ParseAndMatch) {
+  std::vector<otb::ViewSpec> v;
+  std::string why;
+  ASSERT_TRUE(otb::parse_views(
+      "instrument=http.server.duration name=latency boundaries=0|5|10 keys=http.route; instrument=debug.* "
+      "aggregation=drop",
+      &v, &why))
+      << why;
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0].name, "latency");
+  EXPECT_EQ(v[0].bounds, (std::vector<double>{0, 5, 10}));
+  EXPECT_EQ(v[0].aggregation, OTEL_AGGREGATION_EXPLICIT_BUCKETS);
+  EXPECT_TRUE(v[0].filter_keys);
+  EXPECT_EQ(v[1].aggregation, OTEL_AGGREGATION_DROP);
+  EXPECT_TRUE(otb::view_matches(v[1], "DEBUG.cache.hits"));
+  EXPECT_FALSE(otb::view_matches(v[1], "debugger"));
+  EXPECT_TRUE(otb::view_matches(v[0], "HTTP.Server.Duration"));
+  EXPECT_FALSE(otb::parse_views("instrument=a* name=b", &v, &why)) << "renaming needs one instrument";
+  EXPECT_FALSE(otb::parse_views("instrument=a boundaries=5|1", &v, &why));
+  EXPECT_FALSE(otb::parse_views("instrument=a colour=red", &v, &why));
+  EXPECT_FALSE(otb::parse_views("name=b", &v, &why)) << "a view needs an instrument";
+}
+
+TEST_F(MetricsFixture, ViewsRenameBucketFilterAndDrop) {
+  start({{"OTELBRIDGE_METRICS_VIEWS",
+          "instrument=request.duration name=latency description=Latency boundaries=1|10 keys=route; "
+          "instrument=debug.* aggregation=drop"}});
+  auto *h = make(OTEL_INSTRUMENT_HISTOGRAM, OTEL_NUMBER_DOUBLE, "request.duration");
+  EXPECT_EQ(make(OTEL_INSTRUMENT_HISTOGRAM, OTEL_NUMBER_DOUBLE, "request.duration"), h)
+      << "identity is the created name, not the view's";
+  auto *dbg = make(OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_INT, "debug.cache.hits");
+  otel_attr a[2] = {A("route", "/a"), A("user", "u1")}, b[2] = {A("route", "/a"), A("user", "u2")};
+  otb::instrument_record(h, true, 0, 5, a, 2);
+  otb::instrument_record(h, true, 0, 50, b, 2);
+  EXPECT_EQ(otb::instrument_record(dbg, false, 1, 0, nullptr, 0), OTEL_OK) << "a dropped instrument accepts";
+  auto all = collect_all();
+  EXPECT_TRUE(all["request.duration"].empty());
+  EXPECT_TRUE(all["debug.cache.hits"].empty()) << "dropped";
+  auto &p = all["latency"];
+  ASSERT_EQ(p.size(), 1u) << "user is filtered out, so both records are one series";
+  EXPECT_EQ(p[0].attrs.size(), 1u);
+  EXPECT_EQ(p[0].attrs.count("route"), 1u);
+  EXPECT_EQ(p[0].buckets, (std::vector<uint64_t>{0, 1, 1})) << "the view's boundaries: (-inf,1] (1,10] (10,inf)";
+}
