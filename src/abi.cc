@@ -12,6 +12,7 @@
 #include "engine.h"
 #include "metrics.h"
 #include "propagation.h"
+#include "self_metrics.h"
 #include "spans.h"
 #include "utf8.h"
 
@@ -213,6 +214,7 @@ OTEL_API int32_t otel_init(const otel_config *config, char *err, size_t err_len)
     std::string why;
     int32_t st = Engine::create(config ? &config->c : nullptr, true, &e, &why);
     if (st != OTEL_OK) set_err(err, err_len, why);
+    if (st == OTEL_OK) otb::register_self_metrics(e);
     return st;
   });
 }
@@ -235,6 +237,7 @@ OTEL_API int32_t otel_engine_new(const otel_config *config, otel_engine **out, c
       set_err(err, err_len, why);
       return st;
     }
+    otb::register_self_metrics(e);
     *out = reinterpret_cast<otel_engine *>(e);
     return OTEL_OK;
   });

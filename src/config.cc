@@ -56,6 +56,7 @@ const KeyDef kKeys[] = {
      "cumulative|delta|lowmemory"},
     {"OTELBRIDGE_METRICS_CARDINALITY_LIMIT", Kind::kUint, "2000", nullptr},
     {"OTELBRIDGE_METRICS_VIEWS", Kind::kViews, "", nullptr},
+    {"OTELBRIDGE_SELF_METRICS", Kind::kBool, "false", nullptr},
     {"OTEL_ATTRIBUTE_COUNT_LIMIT", Kind::kUint, "128", nullptr},
     {"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", Kind::kUint, "", nullptr},
     {"OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", Kind::kUint, "", nullptr},
@@ -507,6 +508,7 @@ Settings resolve_settings(const CodeConfig *code, std::vector<Resolved> *all) {
     }
   }
   s.propagators = v["OTEL_PROPAGATORS"];
+  s.self_metrics = v["OTELBRIDGE_SELF_METRICS"] == "true";
   if (code) s.views = code->views;
   {
     std::vector<ViewSpec> text_views;

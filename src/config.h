@@ -74,6 +74,7 @@ struct Settings {
   double sampler_arg = 1.0;
   std::string propagators = "tracecontext,baggage";
   std::vector<ViewSpec> views;  // code views first, then OTELBRIDGE_METRICS_VIEWS
+  bool self_metrics = false;    // OTELBRIDGE_SELF_METRICS
   std::string file_path = "-";  // "-" = stdout
   FileFormat file_format = FileFormat::kJson;
   uint32_t exit_timeout_ms = 5000;

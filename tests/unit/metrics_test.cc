@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "metrics.h"
+#include "self_metrics.h"
 #include "test_helpers.h"
 
 using namespace otbtest;
@@ -33,9 +34,10 @@ struct MetricsFixture : ::testing::Test {
   otb::Engine *e = nullptr;
   otb::Scope *scope = nullptr;
   void start(std::vector<std::pair<std::string, std::string>> kv) {
-    kv.emplace_back("OTEL_LOGS_EXPORTER", "none");
-    kv.emplace_back("OTEL_TRACES_EXPORTER", "none");
-    kv.emplace_back("OTEL_METRICS_EXPORTER", "console");  // replaced by the sink
+    // Defaults first, so a test's own keys override them.
+    kv.insert(kv.begin(), {{"OTEL_LOGS_EXPORTER", "none"},
+                           {"OTEL_TRACES_EXPORTER", "none"},
+                           {"OTEL_METRICS_EXPORTER", "console"}});  // replaced by the sink
     e = make_engine(&sink, kv);
     ASSERT_NE(e, nullptr);
     ASSERT_EQ(e->scope_get(S("metrics.test"), S("1"), S(""), nullptr, 0, &scope), OTEL_OK);
@@ -338,4 +340,34 @@ TEST_F(MetricsFixture, ViewsRenameBucketFilterAndDrop) {
   EXPECT_EQ(p[0].attrs.size(), 1u);
   EXPECT_EQ(p[0].attrs.count("route"), 1u);
   EXPECT_EQ(p[0].buckets, (std::vector<uint64_t>{0, 1, 1})) << "the view's boundaries: (-inf,1] (1,10] (10,inf)";
+}
+
+TEST_F(MetricsFixture, SelfMetricsMirrorTheEngineStatistics) {
+  start({{"OTELBRIDGE_SELF_METRICS", "true"}, {"OTEL_LOGS_EXPORTER", "console"}, {"OTEL_BLRP_MAX_QUEUE_SIZE", "10"},
+         {"OTELBRIDGE_BLRP_MAX_QUEUE_BYTES", "1024"}, {"OTEL_BLRP_SCHEDULE_DELAY", "60000"}});
+  otb::register_self_metrics(e);
+  otel_value body = otel_value_str(S("x"));
+  otb::LogRecordArgs a{0, 0, 9, S("INFO"), &body, nullptr, 0, S(""), nullptr};
+  for (int i = 0; i < 5; i++) ASSERT_EQ(e->emit_log(scope, a), OTEL_OK);
+  std::string big(2000, 'b');
+  otel_value big_body = otel_value_str(S(big));
+  otb::LogRecordArgs large{0, 0, 9, S("INFO"), &big_body, nullptr, 0, S(""), nullptr};
+  ASSERT_EQ(e->emit_log(scope, large), OTEL_E_TOO_LARGE);
+  ASSERT_EQ(e->flush(5000), OTEL_OK);  // exports the 5 (collecting the self-metrics first)
+  auto all = collect_all();            // the next collection sees the export
+  auto value = [&](const char *name, const char *error_type) {
+    for (auto &p : all[name]) {
+      bool has = p.attrs.count("error.type") > 0;
+      if (has == (error_type != nullptr) && (!has || p.attrs["error.type"].find(error_type) != std::string::npos))
+        return p.i;
+    }
+    return int64_t(-1);
+  };
+  EXPECT_EQ(value("otel.sdk.processor.log.processed", nullptr), 5);
+  EXPECT_EQ(value("otel.sdk.processor.log.processed", "too_large"), 1);
+  EXPECT_EQ(value("otel.sdk.exporter.log.exported", nullptr), 5);
+  EXPECT_EQ(value("otel.sdk.processor.log.queue.capacity", nullptr), 10);
+  EXPECT_EQ(value("otel.sdk.processor.log.queue.size", nullptr), 0);
+  EXPECT_TRUE(all["otel.sdk.exporter.span.exported"].empty())
+      << "OTEL_TRACES_EXPORTER=none: no span pipeline, so no span instruments";
 }
