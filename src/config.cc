@@ -49,14 +49,19 @@ const KeyDef kKeys[] = {
     {"OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", Kind::kUint, "", nullptr},
     {"OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", Kind::kUint, "", nullptr},
     {"OTELBRIDGE_MAX_LIVE_SPANS", Kind::kUint, "1048576", nullptr},
-    {"OTEL_METRICS_EXPORTER", Kind::kEnum, "otlp", "otlp|console|file|none"},
+    {"OTEL_METRICS_EXPORTER", Kind::kEnum, "otlp", "otlp|console|file|prometheus|none"},
     {"OTEL_METRIC_EXPORT_INTERVAL", Kind::kMillis, "60000", nullptr},
     {"OTEL_METRIC_EXPORT_TIMEOUT", Kind::kMillis, "30000", nullptr},
     {"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", Kind::kEnum, "cumulative",
      "cumulative|delta|lowmemory"},
     {"OTELBRIDGE_METRICS_CARDINALITY_LIMIT", Kind::kUint, "2000", nullptr},
+    {"OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION", Kind::kEnum,
+     "explicit_bucket_histogram", "explicit_bucket_histogram|base2_exponential_bucket_histogram"},
     {"OTELBRIDGE_METRICS_VIEWS", Kind::kViews, "", nullptr},
     {"OTELBRIDGE_SELF_METRICS", Kind::kBool, "false", nullptr},
+    // The Prometheus exporter's HTTP server (OTEL_METRICS_EXPORTER=prometheus); see prometheus.h.
+    {"OTEL_EXPORTER_PROMETHEUS_HOST", Kind::kString, "localhost", nullptr},
+    {"OTEL_EXPORTER_PROMETHEUS_PORT", Kind::kUint, "9464", nullptr},
     {"OTEL_ATTRIBUTE_COUNT_LIMIT", Kind::kUint, "128", nullptr},
     {"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", Kind::kUint, "", nullptr},
     {"OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", Kind::kUint, "", nullptr},
@@ -281,7 +286,8 @@ bool view_valid(const ViewSpec &v, std::string *why) {
     *why = "a view that renames must select one instrument: no wildcards with a new name";
     return false;
   }
-  if (v.aggregation < OTEL_AGGREGATION_DEFAULT || v.aggregation > OTEL_AGGREGATION_EXPLICIT_BUCKETS) {
+  if (v.aggregation < OTEL_AGGREGATION_DEFAULT ||
+      v.aggregation > OTEL_AGGREGATION_EXPLICIT_BUCKETS) {
     *why = "unknown aggregation";
     return false;
   }
@@ -359,7 +365,8 @@ bool parse_views(const std::string &text, std::vector<ViewSpec> *out, std::strin
           }
           v.bounds.push_back(d);
         }
-        if (v.aggregation == OTEL_AGGREGATION_DEFAULT) v.aggregation = OTEL_AGGREGATION_EXPLICIT_BUCKETS;
+        if (v.aggregation == OTEL_AGGREGATION_DEFAULT)
+          v.aggregation = OTEL_AGGREGATION_EXPLICIT_BUCKETS;
       } else if (k == "keys") {
         list(&v.keys);
         v.filter_keys = true;
@@ -378,7 +385,9 @@ bool view_matches(const ViewSpec &v, const std::string &name) {
   // Glob match, case-insensitive, iterative with backtracking on the last '*'.
   const std::string &p = v.pattern;
   size_t pi = 0, ni = 0, star = std::string::npos, mark = 0;
-  auto eq = [](char a, char b) { return tolower(static_cast<unsigned char>(a)) == tolower(static_cast<unsigned char>(b)); };
+  auto eq = [](char a, char b) {
+    return tolower(static_cast<unsigned char>(a)) == tolower(static_cast<unsigned char>(b));
+  };
   while (ni < name.size()) {
     if (pi < p.size() && (p[pi] == '?' || (p[pi] != '*' && eq(p[pi], name[ni])))) {
       pi++;
@@ -509,6 +518,9 @@ Settings resolve_settings(const CodeConfig *code, std::vector<Resolved> *all) {
   }
   s.propagators = v["OTEL_PROPAGATORS"];
   s.self_metrics = v["OTELBRIDGE_SELF_METRICS"] == "true";
+  s.metrics_exponential_histograms =
+      v["OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION"] ==
+      "base2_exponential_bucket_histogram";
   if (code) s.views = code->views;
   {
     std::vector<ViewSpec> text_views;

@@ -73,9 +73,10 @@ struct Settings {
   std::string sampler = "parentbased_always_on";
   double sampler_arg = 1.0;
   std::string propagators = "tracecontext,baggage";
-  std::vector<ViewSpec> views;  // code views first, then OTELBRIDGE_METRICS_VIEWS
-  bool self_metrics = false;    // OTELBRIDGE_SELF_METRICS
-  std::string file_path = "-";  // "-" = stdout
+  std::vector<ViewSpec> views;                  // code views first, then OTELBRIDGE_METRICS_VIEWS
+  bool self_metrics = false;                    // OTELBRIDGE_SELF_METRICS
+  bool metrics_exponential_histograms = false;  // ..._DEFAULT_HISTOGRAM_AGGREGATION
+  std::string file_path = "-";                  // "-" = stdout
   FileFormat file_format = FileFormat::kJson;
   uint32_t exit_timeout_ms = 5000;
   // Every key's resolved value (canonical text; "" = unset) and where it came from. The OTLP

@@ -66,7 +66,9 @@ int32_t diag_level() {
   return l;
 }
 
-void diag_set_level(int32_t level) { g_level.store(level, std::memory_order_relaxed); }
+void diag_set_level(int32_t level) {
+  g_level.store(level, std::memory_order_relaxed);
+}
 
 void diag_set_sink(otel_diag_fn fn, void *user_data) {
   g_user.store(user_data, std::memory_order_relaxed);

@@ -106,6 +106,11 @@ bool Buf::grow(size_t extra) {
 
 int32_t Engine::create(const CodeConfig *code, bool global, Engine **out, std::string *err,
                        std::unique_ptr<Exporter> (*exporter_override)(Signal)) {
+  if (global && global_.load(std::memory_order_acquire)) {
+    // Checked again below; asked first so a second otel_init() does not try the Prometheus port.
+    *err = "otel_init() was already called";
+    return OTEL_E_ALREADY_INITIALIZED;
+  }
   std::unique_ptr<Engine> e(new Engine);
   e->is_global_ = global;
   e->exporter_override_ = exporter_override;
@@ -123,7 +128,10 @@ int32_t Engine::create(const CodeConfig *code, bool global, Engine **out, std::s
     if (e->settings_.traces.exporter != "none")
       e->pipes_[OTEL_SIGNAL_TRACES] =
           std::make_unique<Pipeline>(Signal::kTraces, e->settings_.traces);
-    if (e->settings_.metrics.exporter != "none") {
+    if (e->settings_.metrics.exporter == "prometheus") {
+      // A pull exporter: no metrics pipeline; each scrape collects on the server's thread.
+      e->meters_ = std::make_unique<Meters>(e->settings_, nullptr);
+    } else if (e->settings_.metrics.exporter != "none") {
       e->pipes_[OTEL_SIGNAL_METRICS] =
           std::make_unique<Pipeline>(Signal::kMetrics, e->settings_.metrics);
       e->meters_ = std::make_unique<Meters>(e->settings_, e->pipes_[OTEL_SIGNAL_METRICS].get());
@@ -134,6 +142,17 @@ int32_t Engine::create(const CodeConfig *code, bool global, Engine **out, std::s
     if (!why.empty()) {
       *err = why;
       return OTEL_E_INVALID_CONFIG;
+    }
+    if (e->settings_.metrics.exporter == "prometheus") {
+      Buf resource;
+      e->resource_.encode(resource, static_cast<int>(getpid()));
+      e->prom_ = PromServer::start(
+          e->settings_, e->meters_.get(),
+          std::string(reinterpret_cast<const char *>(resource.data()), resource.size()), &why);
+      if (!e->prom_) {
+        *err = why;
+        return OTEL_E_INVALID_CONFIG;
+      }
     }
   }
   Engine *raw = e.release();
@@ -207,6 +226,8 @@ bool Engine::destroy(Engine *e) {
 }
 
 Engine::~Engine() {
+  // First: the Prometheus server's thread uses meters_. This stops and joins it.
+  prom_.reset();
   for (auto &s : scopes_) s->magic = 0;  // a stale scope pointer fails the magic check, mostly
   delete worker_;
 }
@@ -412,7 +433,8 @@ void Engine::worker_main() {
       Pipeline *p = pipes_[i].get();
       if (!p) continue;
       const size_t bs = p->settings().max_export_batch_size;
-      const bool timer = now >= last_export[i] + uint64_t{p->settings().schedule_delay_ms} * 1000000u;
+      const bool timer =
+          now >= last_export[i] + uint64_t{p->settings().schedule_delay_ms} * 1000000u;
       const bool due = stopping || flushing || timer;
       // Full batches always; the partial rest only when the timer is due or a flush asks for it
       // (never a stream of tiny batches while the exporter is slow). Bounded by what is queued
@@ -457,6 +479,9 @@ int32_t Engine::flush(uint32_t timeout_ms) {
 int32_t Engine::shutdown(uint32_t timeout_ms) {
   if (shut_.exchange(true)) return OTEL_E_SHUTDOWN;
   if (settings_.disabled) return OTEL_OK;
+  // The Prometheus server stops serving (a scrape in progress finishes its collection); the
+  // object stays until the engine is freed, since a stuck worker may keep the engine alive.
+  if (prom_) prom_->stop();
   const uint64_t deadline = deadline_after(timeout_ms);
   int32_t st = OTEL_OK;
   bool started;

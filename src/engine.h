@@ -21,6 +21,7 @@
 #include "exporters.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "prometheus.h"
 #include "propagation.h"
 #include "resource.h"
 #include "spans.h"
@@ -68,6 +69,8 @@ class Engine {
   SpanTable *spans() { return spans_.get(); }
   // Metrics: null when disabled or OTEL_METRICS_EXPORTER=none (instruments are then no-ops).
   Meters *meters() { return meters_.get(); }
+  // The Prometheus server (OTEL_METRICS_EXPORTER=prometheus), until shutdown; null otherwise.
+  PromServer *prometheus() { return prom_.get(); }
   const Propagators &propagators() const { return propagators_; }
   uint16_t id() const { return id_; }
   // Tells the worker a full batch is waiting (producers call it when push() says so).
@@ -105,6 +108,7 @@ class Engine {
   std::unique_ptr<Exporter> exporters_[kSignalCount];
   std::unique_ptr<SpanTable> spans_;
   std::unique_ptr<Meters> meters_;
+  std::unique_ptr<PromServer> prom_;  // scrapes collect meters_; stopped before it goes
   Propagators propagators_;
   uint16_t id_ = 0;
 

@@ -25,7 +25,9 @@ enum class K {
   kBool,
   kSfixed64,       // signed, as a JSON string
   kPackedFixed64,  // packed repeated fixed64: an array of strings
-  kPackedDouble    // packed repeated double: an array of numbers
+  kPackedDouble,   // packed repeated double: an array of numbers
+  kSint32,         // zigzag varint: a number
+  kPackedUvarint   // packed repeated uint64 varints: an array of strings
 };
 
 struct Msg;
@@ -111,6 +113,19 @@ OTB_MSG(kHistogramPoint, {9, "attributes", K::kMsg, &kKeyValue, true},
         {7, "explicitBounds", K::kPackedDouble, nullptr, false},
         {10, "flags", K::kU32, nullptr, false}, {11, "min", K::kDouble, nullptr, false},
         {12, "max", K::kDouble, nullptr, false});
+OTB_MSG(kExpBuckets, {1, "offset", K::kSint32, nullptr, false},
+        {2, "bucketCounts", K::kPackedUvarint, nullptr, false});
+OTB_MSG(kExpPoint, {1, "attributes", K::kMsg, &kKeyValue, true},
+        {2, "startTimeUnixNano", K::kFixed64, nullptr, false},
+        {3, "timeUnixNano", K::kFixed64, nullptr, false}, {4, "count", K::kFixed64, nullptr, false},
+        {5, "sum", K::kDouble, nullptr, false}, {6, "scale", K::kSint32, nullptr, false},
+        {7, "zeroCount", K::kFixed64, nullptr, false},
+        {8, "positive", K::kMsg, &kExpBuckets, false},
+        {9, "negative", K::kMsg, &kExpBuckets, false}, {10, "flags", K::kU32, nullptr, false},
+        {12, "min", K::kDouble, nullptr, false}, {13, "max", K::kDouble, nullptr, false},
+        {14, "zeroThreshold", K::kDouble, nullptr, false});
+OTB_MSG(kExpHistogram, {1, "dataPoints", K::kMsg, &kExpPoint, true},
+        {2, "aggregationTemporality", K::kEnum, nullptr, false});
 OTB_MSG(kGauge, {1, "dataPoints", K::kMsg, &kNumberPoint, true});
 OTB_MSG(kSum, {1, "dataPoints", K::kMsg, &kNumberPoint, true},
         {2, "aggregationTemporality", K::kEnum, nullptr, false},
@@ -119,7 +134,8 @@ OTB_MSG(kHistogram, {1, "dataPoints", K::kMsg, &kHistogramPoint, true},
         {2, "aggregationTemporality", K::kEnum, nullptr, false});
 OTB_MSG(kMetric, {1, "name", K::kStr, nullptr, false}, {2, "description", K::kStr, nullptr, false},
         {3, "unit", K::kStr, nullptr, false}, {5, "gauge", K::kMsg, &kGauge, false},
-        {7, "sum", K::kMsg, &kSum, false}, {9, "histogram", K::kMsg, &kHistogram, false});
+        {7, "sum", K::kMsg, &kSum, false}, {9, "histogram", K::kMsg, &kHistogram, false},
+        {10, "exponentialHistogram", K::kMsg, &kExpHistogram, false});
 OTB_MSG(kScopeMetrics, {1, "scope", K::kMsg, &kScope, false},
         {2, "metrics", K::kMsg, &kMetric, true}, {3, "schemaUrl", K::kStr, nullptr, false});
 OTB_MSG(kResourceMetrics, {1, "resource", K::kMsg, &kResource, false},
@@ -272,6 +288,28 @@ bool json_scalar(std::string *o, const Fd &fd, const PbField &f) {
       snprintf(buf, sizeof buf, "\"%lld\"", static_cast<long long>(f.u));
       *o += buf;
       return true;
+    case K::kSint32: {
+      uint32_t z = static_cast<uint32_t>(f.u);
+      snprintf(buf, sizeof buf, "%d", static_cast<int32_t>((z >> 1) ^ (~(z & 1) + 1)));
+      *o += buf;
+      return true;
+    }
+    case K::kPackedUvarint: {
+      if (f.wt != 2) return false;
+      PbReader r(f.data, f.len);
+      o->push_back('[');
+      bool first = true;
+      while (r.p < r.end) {
+        uint64_t v;
+        if (!r.varint(&v)) return false;
+        if (!first) o->push_back(',');
+        first = false;
+        snprintf(buf, sizeof buf, "\"%llu\"", static_cast<unsigned long long>(v));
+        *o += buf;
+      }
+      o->push_back(']');
+      return true;
+    }
     case K::kPackedFixed64:
     case K::kPackedDouble: {
       if (f.wt != 2 || f.len % 8) return false;
@@ -632,6 +670,40 @@ void console_metric(std::string *o, const uint8_t *p, size_t n, const std::strin
   }
   PbReader d(p, n);
   while (d.next(&f)) {
+    if (f.num == 10) {  // exponential histogram: count, sum, scale, min, max
+      PbReader pts(f.data, f.len);
+      PbField pt;
+      while (pts.next(&pt)) {
+        if (pt.num != 1) continue;
+        uint64_t t = 0, count = 0;
+        double sum = 0, mn = 0, mx = 0;
+        int32_t scale = 0;
+        PbReader x(pt.data, pt.len);
+        PbField v;
+        while (x.next(&v)) {
+          double dv;
+          std::memcpy(&dv, &v.u, 8);
+          if (v.num == 3) t = v.u;
+          if (v.num == 4) count = v.u;
+          if (v.num == 5) sum = dv;
+          if (v.num == 6)
+            scale = static_cast<int32_t>((static_cast<uint32_t>(v.u) >> 1) ^
+                                         (~(static_cast<uint32_t>(v.u) & 1) + 1));
+          if (v.num == 12) mn = dv;
+          if (v.num == 13) mx = dv;
+        }
+        char buf[160];
+        snprintf(buf, sizeof buf, "count=%llu sum=%g scale=%d min=%g max=%g",
+                 static_cast<unsigned long long>(count), sum, scale, mn, mx);
+        std::string attrs = console_attrs(pt.data, pt.len, 1);
+        console_time(o, t);
+        *o +=
+            " METRIC " + name + " [" + scope + "]" + (attrs.empty() ? "" : " ") + attrs + " " + buf;
+        if (!unit.empty()) *o += " " + unit;
+        o->push_back('\n');
+      }
+      continue;
+    }
     if (f.num != 5 && f.num != 7 && f.num != 9) continue;
     const bool hist = f.num == 9;
     PbReader pts(f.data, f.len);

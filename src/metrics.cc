@@ -9,6 +9,7 @@
 #include "diag.h"
 #include "encode.h"
 #include "engine.h"
+#include "exphist.h"
 #include "pbread.h"
 #include "pipeline.h"
 #include "utf8.h"
@@ -70,7 +71,8 @@ const double kDefaultBounds[] = {0,   5,   10,   25,   50,   75,   100,  250,
 
 // Metric proto fields (opentelemetry.proto.metrics.v1).
 namespace mf {
-constexpr uint32_t kName = 1, kDescription = 2, kUnit = 3, kGauge = 5, kSum = 7, kHistogram = 9;
+constexpr uint32_t kName = 1, kDescription = 2, kUnit = 3, kGauge = 5, kSum = 7, kHistogram = 9,
+                   kExpHistogram = 10;
 constexpr uint32_t kDataPoints = 1, kTemporality = 2, kMonotonic = 3;
 constexpr uint32_t kNumStart = 2, kNumTime = 3, kNumDouble = 4, kNumInt = 6, kNumAttrs = 7;
 constexpr uint32_t kHistStart = 2, kHistTime = 3, kHistCount = 4, kHistSum = 5, kHistBuckets = 6,
@@ -99,7 +101,7 @@ bool same_name(const std::string &a, otel_str b) {
 
 }  // namespace
 
-enum class Agg { kSum, kGauge, kHistogram };
+enum class Agg { kSum, kGauge, kHistogram, kExpHistogram };
 
 struct alignas(64) Stripe {
   std::atomic<int64_t> i{0};
@@ -119,6 +121,11 @@ struct Series {
   uint64_t start_ns = 0;
   Stripe stripes[kStripes];
   std::unique_ptr<HistLine[]> hist;  // kStripes * lines_per_stripe
+  struct Exp {  // base-2 exponential histogram: one lock per series (it rescales as it goes)
+    SpinLock mu;
+    ExpHistogram current, cumulative;
+  };
+  std::unique_ptr<Exp> exp;
   // gauges and observations: the last value and a sequence number of writes
   std::atomic<uint64_t> last{0};
   std::atomic<uint64_t> seq{0};
@@ -149,9 +156,9 @@ class Instrument {
   std::vector<std::unique_ptr<Series>> series;
   std::atomic<Series *> empty{nullptr};
   Series *overflow = nullptr;
-  uint64_t created_ns = 0;  // observable series start here (they have no first measurement)
-  std::string id_name;               // the name it was created with (identity; a view may rename)
-  bool filter_keys = false;          // a view keeps only these attribute keys
+  uint64_t created_ns = 0;   // observable series start here (they have no first measurement)
+  std::string id_name;       // the name it was created with (identity; a view may rename)
+  bool filter_keys = false;  // a view keeps only these attribute keys
   std::vector<std::string> keep_keys;
   uint64_t obs_seq = 0;  // the collection in progress (observables; Meters::collect_mu_)
 
@@ -161,6 +168,7 @@ class Instrument {
     s->key = std::move(key);
     s->hash = hash;
     s->start_ns = s->delta_start = callback ? created_ns : now_unix_nano();
+    if (agg == Agg::kExpHistogram) s->exp.reset(new Series::Exp);
     if (agg == Agg::kHistogram) {
       s->hist.reset(new HistLine[kStripes * hist_lines]());
       for (int st = 0; st < kStripes; st++) {
@@ -343,7 +351,8 @@ int32_t Meters::create(const Scope *scope, int32_t kind, int32_t number, otel_st
     if (!view->description.empty()) inst->description = view->description;
     inst->filter_keys = view->filter_keys;
     inst->keep_keys = view->keys;
-    if (view->aggregation == OTEL_AGGREGATION_EXPLICIT_BUCKETS && kind == OTEL_INSTRUMENT_HISTOGRAM) {
+    if (view->aggregation == OTEL_AGGREGATION_EXPLICIT_BUCKETS &&
+        kind == OTEL_INSTRUMENT_HISTOGRAM) {
       bounds = view->bounds.data();
       n_bounds = view->bounds.size();
     }
@@ -359,7 +368,11 @@ int32_t Meters::create(const Scope *scope, int32_t kind, int32_t number, otel_st
       inst->agg = Agg::kSum;
       break;
     case OTEL_INSTRUMENT_HISTOGRAM:
-      inst->agg = Agg::kHistogram;
+      // OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION, unless a view sets buckets.
+      inst->agg = s_.metrics_exponential_histograms &&
+                          !(view && view->aggregation == OTEL_AGGREGATION_EXPLICIT_BUCKETS)
+                      ? Agg::kExpHistogram
+                      : Agg::kHistogram;
       break;
     default:
       inst->agg = Agg::kGauge;
@@ -429,6 +442,10 @@ int32_t series_record(Series *s, bool is_double, int64_t i, double d) {
                     std::memory_order_relaxed);
       s->seq.fetch_add(1, std::memory_order_release);
       return OTEL_OK;
+    case Agg::kExpHistogram: {
+      std::lock_guard<SpinLock> lk(s->exp->mu);
+      return s->exp->current.record(v) ? OTEL_OK : OTEL_E_INVALID_ARG;  // no infinities
+    }
     case Agg::kHistogram: {
       std::atomic<uint64_t> *h = &s->hist[my_stripe() * inst->hist_lines].v[0];
       size_t b = static_cast<size_t>(std::lower_bound(inst->bounds.begin(), inst->bounds.end(), v) -
@@ -496,11 +513,13 @@ int32_t observer_record(otel_observer *obs, bool is_double, int64_t i, double d,
   uint64_t bits = inst->number == OTEL_NUMBER_INT
                       ? static_cast<uint64_t>(is_double ? static_cast<int64_t>(d) : i)
                       : to_bits(is_double ? d : static_cast<double>(i));
-  if (s == inst->overflow && inst->agg == Agg::kSum && s->seq.load(std::memory_order_relaxed) == inst->obs_seq) {
+  if (s == inst->overflow && inst->agg == Agg::kSum &&
+      s->seq.load(std::memory_order_relaxed) == inst->obs_seq) {
     // Several attribute sets past the limit this round: the overflow series is their sum.
     uint64_t prev = s->last.load(std::memory_order_relaxed);
-    bits = inst->number == OTEL_NUMBER_INT ? static_cast<uint64_t>(static_cast<int64_t>(prev) + static_cast<int64_t>(bits))
-                                           : to_bits(from_bits(prev) + from_bits(bits));
+    bits = inst->number == OTEL_NUMBER_INT
+               ? static_cast<uint64_t>(static_cast<int64_t>(prev) + static_cast<int64_t>(bits))
+               : to_bits(from_bits(prev) + from_bits(bits));
   }
   s->last.store(bits, std::memory_order_relaxed);
   s->seq.store(inst->obs_seq, std::memory_order_relaxed);
@@ -551,13 +570,37 @@ void Meters::collect(const MetricSink &sink, size_t max_record_bytes) {
       put_string(b, mf::kUnit, otel_str{inst->unit.data(), inst->unit.size()});
     const bool delta = inst->temporality == Temporality::kDelta;
     const bool is_int = inst->number == OTEL_NUMBER_INT;
-    const uint32_t data_field = inst->agg == Agg::kSum     ? mf::kSum
-                                : inst->agg == Agg::kGauge ? mf::kGauge
-                                                           : mf::kHistogram;
+    const uint32_t data_field = inst->agg == Agg::kSum         ? mf::kSum
+                                : inst->agg == Agg::kGauge     ? mf::kGauge
+                                : inst->agg == Agg::kHistogram ? mf::kHistogram
+                                                               : mf::kExpHistogram;
     size_t data = msg_begin(b, data_field);
     size_t points = 0;
     for (Series *s : series) {
       const uint64_t start = std::min(delta ? s->delta_start : s->start_ns, now);
+      if (inst->agg == Agg::kExpHistogram) {
+        ExpHistogram delta_h;
+        {
+          std::lock_guard<SpinLock> lk(s->exp->mu);
+          delta_h = s->exp->current;
+          s->exp->current.reset();
+        }
+        const ExpHistogram *report = &delta_h;
+        if (!delta) {
+          s->exp->cumulative.merge(delta_h);
+          report = &s->exp->cumulative;
+        }
+        if (report->empty()) continue;
+        size_t p = msg_begin(b, mf::kDataPoints);
+        put_key_as(b, s->key, 1);  // ExponentialHistogramDataPoint.attributes
+        put_fixed64(b, 2, start);
+        put_fixed64(b, 3, now);
+        report->encode_fields(b);
+        msg_end(b, p);
+        points++;
+        s->delta_start = now;
+        continue;
+      }
       if (inst->agg == Agg::kHistogram) {
         uint64_t count = 0;
         double sum = 0, mn = std::numeric_limits<double>::infinity(), mx = -mn;

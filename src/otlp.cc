@@ -308,7 +308,8 @@ class OtlpExporter final : public Exporter {
       // that comes back meanwhile still gets the data); a delay the server asked for is not.
       const uint64_t now = mono_nano();
       const uint64_t left_ms = deadline > now ? (deadline - now) / 1000000u : 0;
-      if (r.retry_after_ms < 0 && wait_ms + kLastAttemptMs > left_ms && left_ms >= 2 * kLastAttemptMs)
+      if (r.retry_after_ms < 0 && wait_ms + kLastAttemptMs > left_ms &&
+          left_ms >= 2 * kLastAttemptMs)
         wait_ms = left_ms - kLastAttemptMs;
       if (wait_ms + kLastAttemptMs > left_ms) {
         report(

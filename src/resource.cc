@@ -10,7 +10,9 @@
 namespace otb {
 namespace {
 
-std::string to_string(const Buf &b) { return std::string(reinterpret_cast<const char *>(b.data()), b.size()); }
+std::string to_string(const Buf &b) {
+  return std::string(reinterpret_cast<const char *>(b.data()), b.size());
+}
 
 std::string executable_name() {
   char path[PATH_MAX];

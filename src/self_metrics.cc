@@ -26,9 +26,10 @@ void observe(otel_observer *o, void *user) {
   const std::string &type = exporter_side ? ob.exporter : ob.processor;
   std::string name = type + "/0";
   auto report = [&](uint64_t v, const char *error_type) {
-    otel_attr a[3] = {{otel_cstr("otel.component.type"), otel_value_str(otel_str{type.data(), type.size()})},
-                      {otel_cstr("otel.component.name"), otel_value_str(otel_str{name.data(), name.size()})},
-                      {otel_cstr("error.type"), otel_value_str(otel_cstr(error_type ? error_type : ""))}};
+    otel_attr a[3] = {
+        {otel_cstr("otel.component.type"), otel_value_str(otel_str{type.data(), type.size()})},
+        {otel_cstr("otel.component.name"), otel_value_str(otel_str{name.data(), name.size()})},
+        {otel_cstr("error.type"), otel_value_str(otel_cstr(error_type ? error_type : ""))}};
     otel_observe_i64(o, static_cast<int64_t>(v), a, error_type ? 3 : 2);
   };
   switch (ob.what) {
@@ -59,7 +60,9 @@ void observe(otel_observer *o, void *user) {
 std::string exporter_type(const Settings &s, const std::string &exporter, const char *signal) {
   std::string kind = exporter;
   if (exporter == "otlp") {
-    std::string proto = s.values.count("OTEL_EXPORTER_OTLP_PROTOCOL") ? s.values.at("OTEL_EXPORTER_OTLP_PROTOCOL") : "";
+    std::string proto = s.values.count("OTEL_EXPORTER_OTLP_PROTOCOL")
+                            ? s.values.at("OTEL_EXPORTER_OTLP_PROTOCOL")
+                            : "";
     kind = proto == "grpc" ? "otlp_grpc" : proto == "http/json" ? "otlp_http_json" : "otlp_http";
   }
   return kind + "_" + signal + "_exporter";
@@ -78,8 +81,8 @@ void register_self_metrics(Engine *e) {
   const Settings &s = e->settings();
   if (!s.self_metrics || !e->meters()) return;
   otel_scope *scope = nullptr;
-  if (otel_scope_get(reinterpret_cast<otel_engine *>(e), otel_cstr("otelbridge"), otel_cstr(OTEL_VERSION_STRING),
-                     otel_cstr(""), nullptr, 0, &scope) != OTEL_OK)
+  if (otel_scope_get(reinterpret_cast<otel_engine *>(e), otel_cstr("otelbridge"),
+                     otel_cstr(OTEL_VERSION_STRING), otel_cstr(""), nullptr, 0, &scope) != OTEL_OK)
     return;
   struct Signal_ {
     int32_t signal;
@@ -97,8 +100,8 @@ void register_self_metrics(Engine *e) {
     } metrics[] = {
         {kQueueSize, "otel.sdk.processor.%s.queue.size", OTEL_INSTRUMENT_OBSERVABLE_UP_DOWN_COUNTER,
          "Records in the processor's queue"},
-        {kQueueCapacity, "otel.sdk.processor.%s.queue.capacity", OTEL_INSTRUMENT_OBSERVABLE_UP_DOWN_COUNTER,
-         "The processor's queue capacity"},
+        {kQueueCapacity, "otel.sdk.processor.%s.queue.capacity",
+         OTEL_INSTRUMENT_OBSERVABLE_UP_DOWN_COUNTER, "The processor's queue capacity"},
         {kProcessed, "otel.sdk.processor.%s.processed", OTEL_INSTRUMENT_OBSERVABLE_COUNTER,
          "Records the processor handled (error.type set when dropped)"},
         {kExported, "otel.sdk.exporter.%s.exported", OTEL_INSTRUMENT_OBSERVABLE_COUNTER,
@@ -116,8 +119,9 @@ void register_self_metrics(Engine *e) {
       ob->processor = sig.processor;
       ob->exporter = exporter_type(s, sig.ps->exporter, sig.name);
       otel_instrument *inst = nullptr;
-      if (otel_instrument_create(scope, m.kind, OTEL_NUMBER_INT, otel_cstr(name), otel_cstr(sig.unit),
-                                 otel_cstr(m.description), nullptr, 0, &observe, ob.get(), &inst) == OTEL_OK)
+      if (otel_instrument_create(scope, m.kind, OTEL_NUMBER_INT, otel_cstr(name),
+                                 otel_cstr(sig.unit), otel_cstr(m.description), nullptr, 0,
+                                 &observe, ob.get(), &inst) == OTEL_OK)
         all_observed().push_back(std::move(ob));
     }
   }

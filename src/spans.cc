@@ -586,7 +586,8 @@ thread_local uint32_t t_serial = 0;
 
 // A token is (serial << 32) | depth: restoring checks it against the top entry, so a token used
 // twice, or from another thread, never pops the wrong context.
-int32_t context_attach(otel_span span, const otel_span_context &ctx, otel_str trace_state, uint64_t *token) {
+int32_t context_attach(otel_span span, const otel_span_context &ctx, otel_str trace_state,
+                       uint64_t *token) {
   if (t_depth == t_stack.size()) t_stack.emplace_back();
   CtxEntry &e = t_stack[t_depth++];
   e.span = span;

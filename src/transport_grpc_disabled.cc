@@ -3,8 +3,9 @@
 
 namespace otb {
 std::unique_ptr<Transport> make_grpc_transport(const OtlpSignalConfig &, std::string *err) {
-  *err = "this build of otelbridge has no gRPC transport (OTELBRIDGE_WITH_GRPC=OFF); "
-         "use OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf";
+  *err =
+      "this build of otelbridge has no gRPC transport (OTELBRIDGE_WITH_GRPC=OFF); "
+      "use OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf";
   return nullptr;
 }
 }  // namespace otb

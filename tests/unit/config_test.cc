@@ -13,7 +13,9 @@ struct EnvVar {
   ~EnvVar() { unsetenv(k.c_str()); }
 };
 std::vector<std::string> g_diags;
-void capture(int32_t, otel_str m, void *) { g_diags.emplace_back(m.ptr, m.len); }
+void capture(int32_t, otel_str m, void *) {
+  g_diags.emplace_back(m.ptr, m.len);
+}
 struct CaptureDiags {
   CaptureDiags() {
     g_diags.clear();
@@ -33,7 +35,8 @@ TEST(Config, UnknownKeyAndBadValueFromCodeAreErrors) {
   EXPECT_EQ(otb::config_set(c, "OTEL_BLRP_MAX_QUEUE_SIZE", "-5", &err), OTEL_E_INVALID_CONFIG);
   EXPECT_EQ(otb::config_set(c, "OTEL_LOGS_EXPORTER", "kafka", &err), OTEL_E_INVALID_CONFIG);
   EXPECT_EQ(otb::config_set(c, "OTEL_SDK_DISABLED", "yes", &err), OTEL_E_INVALID_CONFIG);
-  EXPECT_EQ(otb::config_set(c, "OTEL_LOGS_EXPORTER", "Console", &err), OTEL_OK) << "enums are case-insensitive";
+  EXPECT_EQ(otb::config_set(c, "OTEL_LOGS_EXPORTER", "Console", &err), OTEL_OK)
+      << "enums are case-insensitive";
   EXPECT_EQ(c.values["OTEL_LOGS_EXPORTER"], "console");
 }
 
@@ -61,7 +64,8 @@ TEST(Config, CodeWinsOverEnvironmentWhichWinsOverDefaults) {
 
 TEST(Config, BadEnvironmentValuesWarnAndUseTheDefault) {
   CaptureDiags cap;
-  EnvVar a("OTEL_BLRP_MAX_QUEUE_SIZE", "many"), b("OTEL_SDK_DISABLED", "yes"), c("OTEL_BLRP_EXPORT_TIMEOUT", "");
+  EnvVar a("OTEL_BLRP_MAX_QUEUE_SIZE", "many"), b("OTEL_SDK_DISABLED", "yes"),
+      c("OTEL_BLRP_EXPORT_TIMEOUT", "");
   otb::Settings s = otb::resolve_settings(nullptr, nullptr);
   EXPECT_EQ(s.logs.max_queue_size, 2048u);
   EXPECT_FALSE(s.disabled) << "only 'true' is true";

@@ -1,5 +1,5 @@
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,7 +43,8 @@ TEST_F(EngineFixture, FullBatchesGoOutWithoutWaitingForTheTimer) {
   start({{"OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "10"}, {"OTEL_BLRP_SCHEDULE_DELAY", "60000"}});
   for (int i = 0; i < 30; i++) ASSERT_EQ(emit("r" + std::to_string(i)), OTEL_OK);
   auto until = Clock::now() + std::chrono::seconds(5);
-  while (sink.total_items() < 30 && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  while (sink.total_items() < 30 && Clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   std::lock_guard<std::mutex> lk(sink.mu);
   EXPECT_EQ(sink.batch_items, (std::vector<size_t>{10, 10, 10}));
   std::vector<std::string> bodies;
@@ -57,14 +58,16 @@ TEST_F(EngineFixture, TimerExportsAPartialBatch) {
   start({{"OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "100"}, {"OTEL_BLRP_SCHEDULE_DELAY", "50"}});
   emit("lonely");
   auto until = Clock::now() + std::chrono::seconds(5);
-  while (sink.total_items() < 1 && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  while (sink.total_items() < 1 && Clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_EQ(sink.total_items(), 1u);
 }
 
 TEST_F(EngineFixture, SlowExporterGetsFullBatchesNotAStreamOfTinyOnes) {
   // opentelemetry-cpp issue 4449: with a slow exporter the worker must not send one tiny batch
   // per record. Producers emit steadily while each export takes 50 ms.
-  start({{"OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "50"}, {"OTEL_BLRP_SCHEDULE_DELAY", "5000"},
+  start({{"OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "50"},
+         {"OTEL_BLRP_SCHEDULE_DELAY", "5000"},
          {"OTEL_BLRP_MAX_QUEUE_SIZE", "10000"}});
   sink.delay_ms = 50;
   for (int i = 0; i < 500; i++) {
@@ -116,7 +119,8 @@ TEST_F(EngineFixture, FlushAndShutdownHonourTimeoutsWithASinkThatNeverReturns) {
 }
 
 TEST_F(EngineFixture, ExactAccountingUnderManyThreads) {
-  start({{"OTEL_BLRP_MAX_QUEUE_SIZE", "1000"}, {"OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "100"},
+  start({{"OTEL_BLRP_MAX_QUEUE_SIZE", "1000"},
+         {"OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "100"},
          {"OTEL_BLRP_SCHEDULE_DELAY", "5"}});
   constexpr int kThreads = 8, kPer = 5000;
   std::atomic<uint64_t> ok{0}, full{0};
@@ -187,10 +191,11 @@ TEST(Engine, FileExporterToAFifoNobodyReadsTimesOutOnShutdown) {
   ASSERT_GE(rd, 0);
   otb::CodeConfig c;
   std::string err;
-  for (auto kv : std::vector<std::pair<std::string, std::string>>{{"OTEL_LOGS_EXPORTER", "file"},
-                                                                  {"OTELBRIDGE_FILE_PATH", path},
-                                                                  {"OTELBRIDGE_FILE_FORMAT", "proto"},
-                                                                  {"OTEL_BLRP_SCHEDULE_DELAY", "5"}})
+  for (auto kv :
+       std::vector<std::pair<std::string, std::string>>{{"OTEL_LOGS_EXPORTER", "file"},
+                                                        {"OTELBRIDGE_FILE_PATH", path},
+                                                        {"OTELBRIDGE_FILE_FORMAT", "proto"},
+                                                        {"OTEL_BLRP_SCHEDULE_DELAY", "5"}})
     ASSERT_EQ(otb::config_set(c, kv.first, kv.second, &err), OTEL_OK) << err;
   otb::Engine *e = nullptr;
   ASSERT_EQ(otb::Engine::create(&c, false, &e, &err), OTEL_OK) << err;

@@ -6,6 +6,7 @@
 #include <map>
 #include <thread>
 
+#include "exphist.h"
 #include "metrics.h"
 #include "self_metrics.h"
 #include "test_helpers.h"
@@ -300,10 +301,11 @@ TEST_F(MetricsFixture, ExactTotalsUnderManyThreadsWithConcurrentCollections) {
 TEST(Views, ParseAndMatch) {
   std::vector<otb::ViewSpec> v;
   std::string why;
-  ASSERT_TRUE(otb::parse_views(
-      "instrument=http.server.duration name=latency boundaries=0|5|10 keys=http.route; instrument=debug.* "
-      "aggregation=drop",
-      &v, &why))
+  ASSERT_TRUE(
+      otb::parse_views("instrument=http.server.duration name=latency boundaries=0|5|10 "
+                       "keys=http.route; instrument=debug.* "
+                       "aggregation=drop",
+                       &v, &why))
       << why;
   ASSERT_EQ(v.size(), 2u);
   EXPECT_EQ(v[0].name, "latency");
@@ -314,16 +316,18 @@ TEST(Views, ParseAndMatch) {
   EXPECT_TRUE(otb::view_matches(v[1], "DEBUG.cache.hits"));
   EXPECT_FALSE(otb::view_matches(v[1], "debugger"));
   EXPECT_TRUE(otb::view_matches(v[0], "HTTP.Server.Duration"));
-  EXPECT_FALSE(otb::parse_views("instrument=a* name=b", &v, &why)) << "renaming needs one instrument";
+  EXPECT_FALSE(otb::parse_views("instrument=a* name=b", &v, &why))
+      << "renaming needs one instrument";
   EXPECT_FALSE(otb::parse_views("instrument=a boundaries=5|1", &v, &why));
   EXPECT_FALSE(otb::parse_views("instrument=a colour=red", &v, &why));
   EXPECT_FALSE(otb::parse_views("name=b", &v, &why)) << "a view needs an instrument";
 }
 
 TEST_F(MetricsFixture, ViewsRenameBucketFilterAndDrop) {
-  start({{"OTELBRIDGE_METRICS_VIEWS",
-          "instrument=request.duration name=latency description=Latency boundaries=1|10 keys=route; "
-          "instrument=debug.* aggregation=drop"}});
+  start(
+      {{"OTELBRIDGE_METRICS_VIEWS",
+        "instrument=request.duration name=latency description=Latency boundaries=1|10 keys=route; "
+        "instrument=debug.* aggregation=drop"}});
   auto *h = make(OTEL_INSTRUMENT_HISTOGRAM, OTEL_NUMBER_DOUBLE, "request.duration");
   EXPECT_EQ(make(OTEL_INSTRUMENT_HISTOGRAM, OTEL_NUMBER_DOUBLE, "request.duration"), h)
       << "identity is the created name, not the view's";
@@ -331,7 +335,8 @@ TEST_F(MetricsFixture, ViewsRenameBucketFilterAndDrop) {
   otel_attr a[2] = {A("route", "/a"), A("user", "u1")}, b[2] = {A("route", "/a"), A("user", "u2")};
   otb::instrument_record(h, true, 0, 5, a, 2);
   otb::instrument_record(h, true, 0, 50, b, 2);
-  EXPECT_EQ(otb::instrument_record(dbg, false, 1, 0, nullptr, 0), OTEL_OK) << "a dropped instrument accepts";
+  EXPECT_EQ(otb::instrument_record(dbg, false, 1, 0, nullptr, 0), OTEL_OK)
+      << "a dropped instrument accepts";
   auto all = collect_all();
   EXPECT_TRUE(all["request.duration"].empty());
   EXPECT_TRUE(all["debug.cache.hits"].empty()) << "dropped";
@@ -339,12 +344,16 @@ TEST_F(MetricsFixture, ViewsRenameBucketFilterAndDrop) {
   ASSERT_EQ(p.size(), 1u) << "user is filtered out, so both records are one series";
   EXPECT_EQ(p[0].attrs.size(), 1u);
   EXPECT_EQ(p[0].attrs.count("route"), 1u);
-  EXPECT_EQ(p[0].buckets, (std::vector<uint64_t>{0, 1, 1})) << "the view's boundaries: (-inf,1] (1,10] (10,inf)";
+  EXPECT_EQ(p[0].buckets, (std::vector<uint64_t>{0, 1, 1}))
+      << "the view's boundaries: (-inf,1] (1,10] (10,inf)";
 }
 
 TEST_F(MetricsFixture, SelfMetricsMirrorTheEngineStatistics) {
-  start({{"OTELBRIDGE_SELF_METRICS", "true"}, {"OTEL_LOGS_EXPORTER", "console"}, {"OTEL_BLRP_MAX_QUEUE_SIZE", "10"},
-         {"OTELBRIDGE_BLRP_MAX_QUEUE_BYTES", "1024"}, {"OTEL_BLRP_SCHEDULE_DELAY", "60000"}});
+  start({{"OTELBRIDGE_SELF_METRICS", "true"},
+         {"OTEL_LOGS_EXPORTER", "console"},
+         {"OTEL_BLRP_MAX_QUEUE_SIZE", "10"},
+         {"OTELBRIDGE_BLRP_MAX_QUEUE_BYTES", "1024"},
+         {"OTEL_BLRP_SCHEDULE_DELAY", "60000"}});
   otb::register_self_metrics(e);
   otel_value body = otel_value_str(S("x"));
   otb::LogRecordArgs a{0, 0, 9, S("INFO"), &body, nullptr, 0, S(""), nullptr};
@@ -358,7 +367,8 @@ TEST_F(MetricsFixture, SelfMetricsMirrorTheEngineStatistics) {
   auto value = [&](const char *name, const char *error_type) {
     for (auto &p : all[name]) {
       bool has = p.attrs.count("error.type") > 0;
-      if (has == (error_type != nullptr) && (!has || p.attrs["error.type"].find(error_type) != std::string::npos))
+      if (has == (error_type != nullptr) &&
+          (!has || p.attrs["error.type"].find(error_type) != std::string::npos))
         return p.i;
     }
     return int64_t(-1);
@@ -370,4 +380,93 @@ TEST_F(MetricsFixture, SelfMetricsMirrorTheEngineStatistics) {
   EXPECT_EQ(value("otel.sdk.processor.log.queue.size", nullptr), 0);
   EXPECT_TRUE(all["otel.sdk.exporter.span.exported"].empty())
       << "OTEL_TRACES_EXPORTER=none: no span pipeline, so no span instruments";
+}
+
+TEST(ExpHistogram, IndexMappingPerTheDataModel) {
+  using otb::ExpHistogram;
+  // Scale 0: buckets (2^i, 2^(i+1)], upper bound inclusive.
+  EXPECT_EQ(ExpHistogram::map_to_index(1.0, 0), -1);
+  EXPECT_EQ(ExpHistogram::map_to_index(2.0, 0), 0);
+  EXPECT_EQ(ExpHistogram::map_to_index(3.0, 0), 1);
+  EXPECT_EQ(ExpHistogram::map_to_index(4.0, 0), 1);
+  EXPECT_EQ(ExpHistogram::map_to_index(0.5, 0), -2);
+  // Scale 1: base sqrt(2).
+  EXPECT_EQ(ExpHistogram::map_to_index(2.0, 1), 1);
+  EXPECT_EQ(ExpHistogram::map_to_index(1.5, 1), 1);
+  EXPECT_EQ(ExpHistogram::map_to_index(1.0, 1), -1);
+  // Scale -1: base 4.
+  EXPECT_EQ(ExpHistogram::map_to_index(4.0, -1), 0);
+  EXPECT_EQ(ExpHistogram::map_to_index(5.0, -1), 1);
+  // Every value lies in its bucket (base^i, base^(i+1)] at several scales.
+  for (int scale : {-3, 0, 3, 8, 20})
+    for (double v : {1e-9, 0.3, 1.0, 1.0000001, 7.0, 1000.0, 123456.789, 1e300}) {
+      int32_t i = ExpHistogram::map_to_index(v, scale);
+      double base_log = std::ldexp(1.0, -scale);  // log2(base)
+      double lo = std::exp2(i * base_log), hi = std::exp2((i + 1) * base_log);
+      EXPECT_LE(lo, v * (1 + 1e-12)) << v << " at scale " << scale;
+      EXPECT_GE(hi, v * (1 - 1e-12)) << v << " at scale " << scale;
+    }
+}
+
+TEST(ExpHistogram, DownscalesToFitAndKeepsEveryCount) {
+  otb::ExpHistogram h;
+  uint64_t n = 0;
+  for (double v = 1e-3; v < 1e6; v *= 1.07, n++) ASSERT_TRUE(h.record(v));
+  ASSERT_TRUE(h.record(0.0));
+  ASSERT_TRUE(h.record(-2.5));
+  EXPECT_FALSE(h.record(std::numeric_limits<double>::infinity())) << "infinities are not recorded";
+  EXPECT_LT(h.scale(), otb::ExpHistogram::kMaxScale) << "a 9-decade range needs a lower scale";
+  EXPECT_LE(h.positive().counts.size(), otb::ExpHistogram::kMaxSize);
+  uint64_t total = 0;
+  for (uint64_t c : h.positive().counts) total += c;
+  EXPECT_EQ(total, n);
+  EXPECT_EQ(h.zero_count(), 1u);
+  EXPECT_EQ(h.count(), n + 2);
+  EXPECT_EQ(h.negative().counts.size(), 1u);
+}
+
+TEST(ExpHistogram, MergeTakesTheLowerScale) {
+  otb::ExpHistogram a, b;
+  a.record(1.5);                                    // stays at scale 20
+  for (double v = 1; v < 1e8; v *= 2) b.record(v);  // needs a low scale
+  a.merge(b);
+  EXPECT_EQ(a.scale(), b.scale());
+  EXPECT_EQ(a.count(), b.count() + 1);
+  uint64_t total = 0;
+  for (uint64_t c : a.positive().counts) total += c;
+  EXPECT_EQ(total, a.count());
+}
+
+TEST_F(MetricsFixture, ExponentialHistogramsWhenConfigured) {
+  start({{"OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+          "base2_exponential_bucket_histogram"},
+         {"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta"}});
+  auto *h = make(OTEL_INSTRUMENT_HISTOGRAM, OTEL_NUMBER_DOUBLE, "size");
+  for (double v : {1.0, 2.0, 3.0, 1000.0})
+    ASSERT_EQ(otb::instrument_record(h, true, 0, v, nullptr, 0), OTEL_OK);
+  EXPECT_EQ(otb::instrument_record(h, true, 0, std::numeric_limits<double>::infinity(), nullptr, 0),
+            OTEL_E_INVALID_ARG);
+  size_t before;
+  {
+    std::lock_guard<std::mutex> lk(sink.mu);
+    before = sink.requests.size();
+  }
+  ASSERT_EQ(e->flush(5000), OTEL_OK);
+  std::string metric;
+  {
+    std::lock_guard<std::mutex> lk(sink.mu);
+    for (size_t r = before; r < sink.requests.size(); r++)
+      for (auto &m : log_records(sink.requests[r]))
+        if (pb_one(m, 1) == "size") metric = m;
+  }
+  std::string eh = pb_one(metric, 10);
+  ASSERT_FALSE(eh.empty()) << "exported as an ExponentialHistogram (Metric field 10)";
+  auto points = pb_all(eh, 1);
+  ASSERT_EQ(points.size(), 1u);
+  uint64_t count = 0;
+  for (auto &f : pb_fields(points[0]))
+    if (f.num == 4) count = f.u;
+  EXPECT_EQ(count, 4u);
+  EXPECT_FALSE(pb_one(points[0], 8).empty()) << "positive buckets";
+  ASSERT_EQ(e->flush(5000), OTEL_OK);  // delta: nothing new, no point
 }

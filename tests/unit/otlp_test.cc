@@ -222,7 +222,8 @@ TEST(OtlpRetry, BackoffIsShortenedForALastAttemptBeforeTheDeadline) {
   auto t0 = Clock::now();
   EXPECT_FALSE(e->export_request(Signal::kLogs, req, 1, 5, mono_nano() + 60000000000ull).ok);
   EXPECT_GE(t->attempts.size(), 3u) << "one last attempt fits before the deadline";
-  auto last = std::chrono::duration_cast<std::chrono::milliseconds>(t->attempts.back() - t0).count();
+  auto last =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t->attempts.back() - t0).count();
   EXPECT_GE(last, 1500) << "the last attempt comes late, close to the deadline";
   EXPECT_LE(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count(), 2600);
 }

@@ -228,7 +228,8 @@ TEST_F(SpanFixture, ContextStackAndLogCorrelation) {
   EXPECT_EQ(otb::context_current(nullptr, nullptr), nullptr);
   uint64_t tok3;
   ASSERT_EQ(otb::context_attach(h, c, otel_str{nullptr, 0}, &tok3), OTEL_OK);
-  EXPECT_EQ(otb::context_restore(tok), OTEL_E_INVALID_ARG) << "a used token at the same depth pops nothing";
+  EXPECT_EQ(otb::context_restore(tok), OTEL_E_INVALID_ARG)
+      << "a used token at the same depth pops nothing";
   EXPECT_EQ(otb::context_restore(tok3), OTEL_OK);
   e->spans()->end(child, 0);
   e->spans()->end(h, 0);

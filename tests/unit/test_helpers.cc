@@ -37,7 +37,9 @@ class SinkExporter final : public Exporter {
 };
 }  // namespace
 
-std::unique_ptr<Exporter> sink_exporter(Signal) { return std::make_unique<SinkExporter>(g_sink); }
+std::unique_ptr<Exporter> sink_exporter(Signal) {
+  return std::make_unique<SinkExporter>(g_sink);
+}
 
 otb::Engine *make_engine(Sink *sink, const std::vector<std::pair<std::string, std::string>> &kv) {
   g_sink = sink;
@@ -47,7 +49,8 @@ otb::Engine *make_engine(Sink *sink, const std::vector<std::pair<std::string, st
   for (auto &p : kv)
     if (otb::config_set(c, p.first, p.second, &err) != OTEL_OK) return nullptr;
   otb::Engine *e = nullptr;
-  if (otb::Engine::create(&c, false, &e, &err, sink ? &sink_exporter : nullptr) != OTEL_OK) return nullptr;
+  if (otb::Engine::create(&c, false, &e, &err, sink ? &sink_exporter : nullptr) != OTEL_OK)
+    return nullptr;
   return e;
 }
 
@@ -113,11 +116,19 @@ std::vector<std::string> log_records(const std::string &request) {
   return out;
 }
 
-std::vector<std::string> spans_in(const std::string &request) { return log_records(request); }
+std::vector<std::string> spans_in(const std::string &request) {
+  return log_records(request);
+}
 
-std::string body_string(const std::string &record) { return pb_one(pb_one(record, 5), 1); }
+std::string body_string(const std::string &record) {
+  return pb_one(pb_one(record, 5), 1);
+}
 
-otel_str S(const std::string &s) { return otel_str{s.data(), s.size()}; }
-otel_str S(const char *s) { return otel_cstr(s); }
+otel_str S(const std::string &s) {
+  return otel_str{s.data(), s.size()};
+}
+otel_str S(const char *s) {
+  return otel_cstr(s);
+}
 
 }  // namespace otbtest
