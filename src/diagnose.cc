@@ -92,6 +92,12 @@ int32_t diagnose(const CodeConfig *code, Engine *global, std::string *out) {
            sg.sig == Signal::kLogs ? "LOGS" : "TRACES");
       continue;
     }
+    if (*sg.exporter == "prometheus") {
+      line(out, "  served for scraping on http://%s:%s/metrics (no push)",
+           s.values.count("OTEL_EXPORTER_PROMETHEUS_HOST") ? s.values.at("OTEL_EXPORTER_PROMETHEUS_HOST").c_str() : "localhost",
+           s.values.count("OTEL_EXPORTER_PROMETHEUS_PORT") ? s.values.at("OTEL_EXPORTER_PROMETHEUS_PORT").c_str() : "9464");
+      continue;
+    }
     if (*sg.exporter != "otlp") {
       line(out, "  local exporter; no network check");
       continue;
