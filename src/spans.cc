@@ -8,6 +8,7 @@
 #include <new>
 
 #include "engine.h"
+#include "pbread.h"
 #include "pipeline.h"
 #include "utf8.h"
 
@@ -120,13 +121,8 @@ bool Sampler::sample(const uint8_t trace_id[16], const otel_span_context *parent
 
 // ---- the span table --------------------------------------------------------------------------
 
-struct SpanAttr {
-  std::string key;    // as given (raw bytes): repeated keys compare equal before repair
-  std::string value;  // the encoded KeyValue.value field (tag 2, length, AnyValue)
-};
-
 struct SpanSlot {
-  Mutex mu;
+  SpinLock mu;
   uint32_t gen = 1;
   uint32_t index = 0;
   bool live = false, recording = false;
@@ -137,8 +133,10 @@ struct SpanSlot {
   int32_t kind = 0, status = OTEL_STATUS_UNSET;
   uint64_t start = 0;
   std::string name, trace_state, status_message;
-  std::vector<SpanAttr> attrs;  // [0, n_attrs) in use; the rest keep their capacity
-  uint32_t n_attrs = 0, dropped_attrs = 0;
+  // Attributes, already encoded as Span.attributes fields (tag 9, length, KeyValue); an
+  // overwritten key is removed and appended again. Encoded once, appended as is at end().
+  Buf attrs;
+  uint32_t dropped_attrs = 0;
   Buf events, links;  // encoded Span.Event (field 11) and Span.Link (field 13) messages
   uint32_t n_events = 0, dropped_events = 0, n_links = 0, dropped_links = 0;
 };
@@ -176,12 +174,42 @@ inline bool links_ok(const otel_link *links, size_t n) {
   return true;
 }
 
-thread_local Buf t_value, t_span;
+thread_local Buf t_span, t_kv;
 
 // Sets attributes on a recording slot: an existing key is overwritten in place, a new one is
 // appended while under the count limit, else counted as dropped.
+// The offset and size of the attribute field with `key` in an encoded attribute list.
+bool find_attr(const Buf &b, otel_str key, size_t *off, size_t *len, size_t *count) {
+  PbReader r(b.data(), b.size());
+  PbField f;
+  bool found = false;
+  *count = 0;
+  for (const uint8_t *start = r.p; r.next(&f); start = r.p) {
+    ++*count;
+    if (found) continue;
+    PbReader kv(f.data, f.len);
+    PbField k;
+    if (kv.next(&k) && k.num == 1 && k.len == key.len &&
+        (key.len == 0 || memcmp(k.data, key.ptr, key.len) == 0)) {
+      *off = static_cast<size_t>(start - b.data());
+      *len = static_cast<size_t>(r.p - start);
+      found = true;
+    }
+  }
+  return found;
+}
+
+// Sets attributes on a recording slot: an existing key is replaced, a new one is added while
+// under the count limit, else counted as dropped.
 int32_t apply_attrs(SpanSlot &s, const otel_attr *attrs, size_t n, const AttrLimits &lim) {
   if (n && !attrs) return OTEL_E_INVALID_ARG;
+  if (s.attrs.size() == 0) {  // the usual case, at start: one pass of the fast encoder
+    uint32_t dropped = 0;
+    int32_t st = put_attributes(s.attrs, sf::kAttributes, attrs, n, lim, &dropped);
+    if (st != OTEL_OK) s.attrs.clear();
+    s.dropped_attrs += dropped;
+    return st;
+  }
   for (size_t i = 0; i < n; i++) {
     const otel_str &key = attrs[i].key;
     if (!str_ok(key)) return OTEL_E_INVALID_ARG;
@@ -189,23 +217,30 @@ int32_t apply_attrs(SpanSlot &s, const otel_attr *attrs, size_t n, const AttrLim
       s.dropped_attrs++;
       continue;
     }
-    t_value.clear();
-    int32_t st = put_any_value(t_value, 2, attrs[i].value, lim.value_chars);
-    if (st != OTEL_OK) return st;
-    SpanAttr *slot = nullptr;
-    for (uint32_t j = 0; j < s.n_attrs && !slot; j++)
-      if (s.attrs[j].key.size() == key.len && memcmp(s.attrs[j].key.data(), key.ptr, key.len) == 0)
-        slot = &s.attrs[j];
-    if (!slot) {
-      if (s.n_attrs >= lim.count) {
-        s.dropped_attrs++;
-        continue;
-      }
-      if (s.n_attrs == s.attrs.size()) s.attrs.emplace_back();
-      slot = &s.attrs[s.n_attrs++];
-      slot->key.assign(key.ptr ? key.ptr : "", key.len);
+    size_t off = 0, len = 0, count = 0;
+    const bool exists = find_attr(s.attrs, key, &off, &len, &count);
+    if (!exists && count >= lim.count) {
+      s.dropped_attrs++;
+      continue;
     }
-    slot->value.assign(reinterpret_cast<const char *>(t_value.data()), t_value.size());
+    Buf &kv = t_kv;  // the new KeyValue field, encoded on its own first
+    kv.clear();
+    size_t m = msg_begin(kv, sf::kAttributes);
+    put_string(kv, 1, key);
+    int32_t st = put_any_value(kv, 2, attrs[i].value, lim.value_chars);
+    if (st != OTEL_OK) return st;
+    msg_end(kv, m);
+    if (!exists) {
+      s.attrs.append(kv.data(), kv.size());
+      continue;
+    }
+    // Overwrite in place: the key keeps its position, the value is the new one.
+    const size_t tail = s.attrs.size() - off - len;
+    if (kv.size() > len && !s.attrs.reserve(kv.size() - len)) return OTEL_E_NO_MEMORY;
+    uint8_t *base = s.attrs.data();
+    memmove(base + off + kv.size(), base + off + len, tail);
+    memcpy(base + off, kv.data(), kv.size());
+    s.attrs.truncate(off + kv.size() + tail);
   }
   return OTEL_OK;
 }
@@ -251,12 +286,7 @@ void encode_span(Buf &b, const SpanSlot &s, uint64_t end) {
   }
   put_fixed64(b, sf::kStart, s.start);
   put_fixed64(b, sf::kEnd, end);
-  for (uint32_t i = 0; i < s.n_attrs; i++) {
-    size_t m = msg_begin(b, sf::kAttributes);
-    put_string(b, 1, otel_str{s.attrs[i].key.data(), s.attrs[i].key.size()});
-    b.append(s.attrs[i].value.data(), s.attrs[i].value.size());
-    msg_end(b, m);
-  }
+  b.append(s.attrs.data(), s.attrs.size());
   if (s.dropped_attrs) {
     put_tag(b, sf::kDroppedAttributes, kVarint);
     put_varint(b, s.dropped_attrs);
@@ -304,34 +334,79 @@ SpanTable::~SpanTable() {
   for (auto &c : chunks_) delete[] c.load();
 }
 
-int32_t SpanTable::alloc_slot(SpanSlot **out) {
-  std::lock_guard<Mutex> lk(mu_);
-  uint32_t idx;
+// Free slots are cached per thread, so starting and ending spans usually takes no shared lock
+// (two threads on one table would otherwise bounce its lock's cache line on every span). The
+// cache belongs to one engine at a time; moving to another engine returns the cached slots to
+// their table while that engine still exists.
+namespace {
+struct SlotCache {
+  uint16_t engine = 0;
+  uint32_t n = 0;
+  uint32_t idx[32];
+};
+thread_local SlotCache t_slots;
+constexpr uint32_t kCacheRefill = 16;
+}  // namespace
+
+uint32_t SpanTable::take_locked() {
   if (!free_.empty()) {
-    idx = free_.back();
+    uint32_t idx = free_.back();
     free_.pop_back();
-  } else {
-    uint32_t n = allocated_.load(std::memory_order_relaxed);
-    if (n >= max_live_ || n >= kChunk * kMaxChunks - 1) return OTEL_E_NO_MEMORY;
-    size_t c = n / kChunk;
-    if (!chunks_[c].load(std::memory_order_relaxed)) {
-      SpanSlot *chunk = new SpanSlot[kChunk];
-      for (size_t i = 0; i < kChunk; i++) chunk[i].index = static_cast<uint32_t>(c * kChunk + i);
-      free_.reserve((c + 1) * kChunk);  // free_slot never allocates
-      chunks_[c].store(chunk, std::memory_order_release);
-    }
-    idx = n;
-    allocated_.store(n + 1, std::memory_order_release);
+    return idx;
   }
-  live_++;
-  *out = &chunks_[idx / kChunk].load(std::memory_order_relaxed)[idx % kChunk];
+  uint32_t n = allocated_.load(std::memory_order_relaxed);
+  if (n >= max_live_ || n >= kChunk * kMaxChunks - 1) return UINT32_MAX;
+  size_t c = n / kChunk;
+  if (!chunks_[c].load(std::memory_order_relaxed)) {
+    SpanSlot *chunk = new SpanSlot[kChunk];
+    for (size_t i = 0; i < kChunk; i++) chunk[i].index = static_cast<uint32_t>(c * kChunk + i);
+    free_.reserve((c + 1) * kChunk);  // returning slots never allocates
+    chunks_[c].store(chunk, std::memory_order_release);
+  }
+  allocated_.store(n + 1, std::memory_order_release);
+  return n;
+}
+
+void SpanTable::return_cache() {
+  SlotCache &c = t_slots;
+  if (c.n && c.engine) {
+    Engine *e = Engine::by_id(c.engine);  // gone: its table went with it
+    if (e && e->spans()) {
+      SpanTable *t = e->spans();
+      std::lock_guard<SpinLock> lk(t->mu_);
+      for (uint32_t i = 0; i < c.n; i++) t->free_.push_back(c.idx[i]);
+    }
+  }
+  c.n = 0;
+  c.engine = engine_id_;
+}
+
+int32_t SpanTable::alloc_slot(SpanSlot **out) {
+  SlotCache &c = t_slots;
+  if (OTB_UNLIKELY(c.engine != engine_id_)) return_cache();
+  if (c.n == 0) {  // refill a few at once
+    std::lock_guard<SpinLock> lk(mu_);
+    while (c.n < kCacheRefill) {
+      uint32_t idx = take_locked();
+      if (idx == UINT32_MAX) break;
+      c.idx[c.n++] = idx;
+    }
+    if (c.n == 0) return OTEL_E_NO_MEMORY;
+  }
+  uint32_t idx = c.idx[--c.n];
+  *out = &chunks_[idx / kChunk].load(std::memory_order_acquire)[idx % kChunk];
   return OTEL_OK;
 }
 
 void SpanTable::free_slot(SpanSlot *s) {
-  std::lock_guard<Mutex> lk(mu_);
-  free_.push_back(s->index);
-  live_--;
+  SlotCache &c = t_slots;
+  if (OTB_UNLIKELY(c.engine != engine_id_)) return_cache();
+  if (c.n == sizeof c.idx / sizeof c.idx[0]) {  // full: hand half back to the table
+    std::lock_guard<SpinLock> lk(mu_);
+    for (uint32_t i = c.n / 2; i < c.n; i++) free_.push_back(c.idx[i]);
+    c.n /= 2;
+  }
+  c.idx[c.n++] = s->index;
 }
 
 SpanSlot *SpanTable::lock_slot(otel_span h, int32_t *status) {
@@ -395,7 +470,7 @@ int32_t SpanTable::start(const SpanStart &a, otel_span *out) {
   SpanSlot *s;
   int32_t st = alloc_slot(&s);
   if (st != OTEL_OK) return st;
-  std::lock_guard<Mutex> lk(s->mu);
+  std::lock_guard<SpinLock> lk(s->mu);
   if (have_parent) {
     memcpy(s->ctx.trace_id, parent.trace_id, 16);
     memcpy(s->parent_span_id, parent.span_id, 8);
@@ -413,8 +488,8 @@ int32_t SpanTable::start(const SpanStart &a, otel_span *out) {
   s->scope = a.scope;
   s->kind = a.kind;
   s->status = OTEL_STATUS_UNSET;
-  s->n_attrs = s->dropped_attrs = s->n_events = s->dropped_events = s->n_links = s->dropped_links =
-      0;
+  s->attrs.clear();
+  s->dropped_attrs = s->n_events = s->dropped_events = s->n_links = s->dropped_links = 0;
   s->events.clear();
   s->links.clear();
   s->status_message.clear();
@@ -567,7 +642,7 @@ void SpanTable::after_fork_child() {
   uint32_t n = allocated_.load(std::memory_order_relaxed);
   for (uint32_t i = 0; i < n; i++) {
     SpanSlot *chunk = chunks_[i / kChunk].load(std::memory_order_relaxed);
-    new (&chunk[i % kChunk].mu) Mutex();
+    new (&chunk[i % kChunk].mu) SpinLock();
   }
 }
 

@@ -81,12 +81,14 @@ class SpanTable {
   // In a forked child: the parent's spans stay readable, their locks are reset.
   void after_fork_child();
   // For the fork handlers: the lock that guards slot allocation.
-  Mutex &mutex() { return mu_; }
+  SpinLock &mutex() { return mu_; }
 
  private:
   SpanSlot *lock_slot(otel_span h, int32_t *status);  // returns the slot locked, or null
   int32_t alloc_slot(SpanSlot **out);
   void free_slot(SpanSlot *s);
+  uint32_t take_locked();  // a free or new slot index (UINT32_MAX: none); mu_ held
+  void return_cache();     // the thread's cached slots back to their table; the cache is ours
 
   static constexpr size_t kChunk = 256, kMaxChunks = 4096;  // 2^20 slots: the handle's index bits
   Sampler sampler_;
@@ -94,11 +96,10 @@ class SpanTable {
   Pipeline *pipe_;  // null when OTEL_TRACES_EXPORTER=none: spans still work, nothing is queued
   uint32_t max_live_;
   uint16_t engine_id_;
-  Mutex mu_;  // guards free_ and allocation of new chunks
+  SpinLock mu_;  // guards free_ and allocation of new chunks
   std::atomic<SpanSlot *> chunks_[kMaxChunks] = {};
   std::atomic<uint32_t> allocated_{0};
   std::vector<uint32_t> free_;
-  uint32_t live_ = 0;
 };
 
 // The engine id a handle carries (0 = none).
