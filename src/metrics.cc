@@ -240,11 +240,21 @@ int32_t canonical(const otel_attr *attrs, size_t n, const AttrLimits &lim, Buf &
   t_sorted.assign(attrs, attrs + n);
   // Stable, so that with a repeated key the later one comes later; put_attributes keeps the
   // first position and the last value.
-  std::stable_sort(t_sorted.begin(), t_sorted.end(), [](const otel_attr &a, const otel_attr &b) {
+  // Insertion sort: attribute sets are small, and std::stable_sort would allocate a temporary
+  // buffer on every measurement.
+  auto less = [](const otel_attr &a, const otel_attr &b) {
+    if (OTB_UNLIKELY(!a.key.ptr || !b.key.ptr))
+      return a.key.len < b.key.len;  // invalid: put_attributes says so
     size_t m = std::min(a.key.len, b.key.len);
     int c = m ? std::memcmp(a.key.ptr, b.key.ptr, m) : 0;
     return c != 0 ? c < 0 : a.key.len < b.key.len;
-  });
+  };
+  for (size_t i = 1; i < t_sorted.size(); i++) {
+    otel_attr x = t_sorted[i];
+    size_t j = i;
+    for (; j > 0 && less(x, t_sorted[j - 1]); j--) t_sorted[j] = t_sorted[j - 1];
+    t_sorted[j] = x;
+  }
   uint32_t dropped = 0;
   return put_attributes(out, 1, t_sorted.data(), t_sorted.size(), lim, &dropped);
 }
