@@ -1,0 +1,201 @@
+/*
+ * bench_logs.c — calling-thread cost of otel_log_emit() through the public C ABI only
+ * (otelbridge.h + libotelbridge.so). Compare with peer_otelcpp_logs.cc (same workload).
+ *
+ * Engine: otel_engine_new() with
+ *   OTEL_LOGS_EXPORTER=file, OTELBRIDGE_FILE_PATH=/dev/null, OTELBRIDGE_FILE_FORMAT=proto
+ *   OTEL_BLRP_MAX_QUEUE_SIZE=65536, OTEL_BLRP_MAX_EXPORT_BATCH_SIZE=512,
+ *   OTEL_BLRP_SCHEDULE_DELAY=100, OTELBRIDGE_BLRP_MAX_QUEUE_BYTES=67108864
+ * so the worker encodes batches and writes them to a discarding sink.
+ * Per record: otel_log_emit(scope, time 0 (= now), observed 0 (= now), severity 9, "INFO",
+ * body "benchmark message", 0 or 4 attributes, no event name, no trace context). The four
+ * attributes: http.method="GET", http.status_code=200 (int), user.id="u-12345", latency_ms=12.5.
+ *
+ * Each thread emits --warmup records, the main thread flushes, then every thread times --records
+ * emits and counts its own heap allocations (alloc_count). After a final flush the engine's log
+ * statistics give the exported and dropped counts (all OTEL_STAT_DROPPED_* summed).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc_count.h"
+#include "bench_common.h"
+#include "otelbridge/otelbridge.h"
+
+typedef struct shared_state {
+  const bench_opts *opts;
+  otel_scope *scope;
+  pthread_barrier_t warm_done; /* threads finished warm-up (main then flushes) */
+  pthread_barrier_t go;        /* main flushed: start the measured loop */
+} shared_state;
+
+typedef struct thread_arg {
+  shared_state *shared;
+  bench_thread_result *result;
+  uint64_t warmup_failed;
+} thread_arg;
+
+static otel_attr g_attrs[4];
+static otel_value g_body;
+static otel_str g_sev_text;
+static otel_str g_empty;
+
+static void init_record(void) {
+  g_attrs[0].key = otel_cstr("http.method");
+  g_attrs[0].value = otel_value_str(otel_cstr("GET"));
+  g_attrs[1].key = otel_cstr("http.status_code");
+  g_attrs[1].value = otel_value_int(200);
+  g_attrs[2].key = otel_cstr("user.id");
+  g_attrs[2].value = otel_value_str(otel_cstr("u-12345"));
+  g_attrs[3].key = otel_cstr("latency_ms");
+  g_attrs[3].value = otel_value_double(12.5);
+  g_body = otel_value_str(otel_cstr("benchmark message"));
+  g_sev_text = otel_cstr("INFO");
+  g_empty.ptr = NULL;
+  g_empty.len = 0;
+}
+
+static inline int32_t emit_one(otel_scope *scope, int attrs) {
+  return otel_log_emit(scope, 0, 0, OTEL_SEVERITY_INFO, g_sev_text, &g_body,
+                       attrs ? g_attrs : NULL, attrs ? 4u : 0u, g_empty, NULL);
+}
+
+static void *emit_thread(void *p) {
+  thread_arg *a = (thread_arg *)p;
+  const bench_opts *o = a->shared->opts;
+  otel_scope *scope = a->shared->scope;
+  uint64_t i, failed = 0, a0, a1, t0, t1, c0, c1;
+  for (i = 0; i < o->warmup; ++i) a->warmup_failed += emit_one(scope, o->attrs) != OTEL_OK;
+  pthread_barrier_wait(&a->shared->warm_done);
+  pthread_barrier_wait(&a->shared->go);
+  a0 = otb_thread_allocs();
+  c0 = bench_thread_cpu_ns();
+  t0 = bench_now_ns();
+  for (i = 0; i < o->records; ++i) failed += emit_one(scope, o->attrs) != OTEL_OK;
+  t1 = bench_now_ns();
+  c1 = bench_thread_cpu_ns();
+  a1 = otb_thread_allocs();
+  a->result->ns = t1 - t0;
+  a->result->cpu_ns = c1 - c0;
+  a->result->allocs = a1 - a0;
+  a->result->failed = failed;
+  return NULL;
+}
+
+static int set_key(otel_config *c, const char *k, const char *v) {
+  char err[256];
+  int32_t rc = otel_config_set(c, otel_cstr(k), otel_cstr(v), err, sizeof err);
+  if (rc != OTEL_OK) {
+    fprintf(stderr, "otel_config_set(%s=%s): %s: %s\n", k, v, otel_status_str(rc), err);
+    return 1;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  bench_opts o;
+  otel_config *cfg = NULL;
+  otel_engine *eng = NULL;
+  otel_scope *scope = NULL;
+  char err[512];
+  int32_t rc;
+  int t, counting;
+  uint64_t st[OTEL_STAT_COUNT];
+  shared_state shared;
+  bench_thread_result results[64];
+  thread_arg args[64];
+  pthread_t tids[64];
+  uint64_t warmup_failed = 0, p0, p1;
+  long long dropped;
+
+  if (bench_parse(argc, argv, &o, NULL, "-")) return 2;
+  init_record();
+  counting = otb_alloc_count_active();
+  if (!counting) fprintf(stderr, "warning: allocation counting is not active\n");
+
+  rc = otel_config_new(&cfg);
+  if (rc != OTEL_OK) {
+    fprintf(stderr, "otel_config_new: %s\n", otel_status_str(rc));
+    return 1;
+  }
+  if (set_key(cfg, "OTEL_LOGS_EXPORTER", "file") || set_key(cfg, "OTELBRIDGE_FILE_PATH", "/dev/null") ||
+      set_key(cfg, "OTELBRIDGE_FILE_FORMAT", "proto") ||
+      set_key(cfg, "OTEL_BLRP_MAX_QUEUE_SIZE", "65536") ||
+      set_key(cfg, "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "512") ||
+      set_key(cfg, "OTEL_BLRP_SCHEDULE_DELAY", "100") ||
+      set_key(cfg, "OTELBRIDGE_BLRP_MAX_QUEUE_BYTES", "67108864"))
+    return 1;
+  err[0] = 0;
+  rc = otel_engine_new(cfg, &eng, err, sizeof err);
+  otel_config_free(cfg);
+  if (rc != OTEL_OK) {
+    fprintf(stderr, "otel_engine_new: %s: %s\n", otel_status_str(rc), err);
+    return 1;
+  }
+  rc = otel_scope_get(eng, otel_cstr("bench"), otel_cstr("1.0.0"), g_empty, NULL, 0, &scope);
+  if (rc != OTEL_OK) {
+    fprintf(stderr, "otel_scope_get: %s\n", otel_status_str(rc));
+    return 1;
+  }
+
+  shared.opts = &o;
+  shared.scope = scope;
+  pthread_barrier_init(&shared.warm_done, NULL, (unsigned)o.threads + 1);
+  pthread_barrier_init(&shared.go, NULL, (unsigned)o.threads + 1);
+  for (t = 0; t < o.threads; ++t) {
+    memset(&results[t], 0, sizeof results[t]);
+    args[t].shared = &shared;
+    args[t].result = &results[t];
+    args[t].warmup_failed = 0;
+    if (pthread_create(&tids[t], NULL, emit_thread, &args[t]) != 0) {
+      fprintf(stderr, "pthread_create failed\n");
+      return 1;
+    }
+  }
+  pthread_barrier_wait(&shared.warm_done);
+  rc = otel_engine_flush(eng, 0); /* measured phase starts from an empty queue */
+  if (rc != OTEL_OK) fprintf(stderr, "warning: warm-up flush: %s\n", otel_status_str(rc));
+  p0 = bench_process_cpu_ns();
+  pthread_barrier_wait(&shared.go);
+  for (t = 0; t < o.threads; ++t) {
+    pthread_join(tids[t], NULL);
+    warmup_failed += args[t].warmup_failed;
+  }
+
+  rc = otel_engine_flush(eng, 0);
+  if (rc != OTEL_OK) fprintf(stderr, "warning: final flush: %s\n", otel_status_str(rc));
+  p1 = bench_process_cpu_ns();
+  memset(st, 0, sizeof st);
+  rc = otel_engine_stats(eng, OTEL_SIGNAL_LOGS, st, OTEL_STAT_COUNT);
+  if (rc != OTEL_OK) {
+    fprintf(stderr, "otel_engine_stats: %s\n", otel_status_str(rc));
+    return 1;
+  }
+  dropped = (long long)(st[OTEL_STAT_DROPPED_QUEUE_FULL] + st[OTEL_STAT_DROPPED_OLDEST] +
+                        st[OTEL_STAT_DROPPED_TOO_LARGE] + st[OTEL_STAT_DROPPED_SHUTDOWN]);
+  fprintf(stderr,
+          "stats: accepted=%llu exported=%llu dropped_queue_full=%llu dropped_oldest=%llu "
+          "dropped_too_large=%llu dropped_shutdown=%llu failed=%llu rejected=%llu invalid=%llu "
+          "queued=%llu in_flight=%llu batches=%llu warmup_failed_emits=%llu\n",
+          (unsigned long long)st[OTEL_STAT_ACCEPTED], (unsigned long long)st[OTEL_STAT_EXPORTED],
+          (unsigned long long)st[OTEL_STAT_DROPPED_QUEUE_FULL],
+          (unsigned long long)st[OTEL_STAT_DROPPED_OLDEST],
+          (unsigned long long)st[OTEL_STAT_DROPPED_TOO_LARGE],
+          (unsigned long long)st[OTEL_STAT_DROPPED_SHUTDOWN], (unsigned long long)st[OTEL_STAT_FAILED],
+          (unsigned long long)st[OTEL_STAT_REJECTED], (unsigned long long)st[OTEL_STAT_INVALID],
+          (unsigned long long)st[OTEL_STAT_QUEUED], (unsigned long long)st[OTEL_STAT_IN_FLIGHT],
+          (unsigned long long)st[OTEL_STAT_EXPORT_BATCHES], (unsigned long long)warmup_failed);
+  bench_print_result("otelbridge", &o, results, counting, (long long)st[OTEL_STAT_EXPORTED],
+                     dropped, p1 - p0);
+
+  rc = otel_engine_free(eng);
+  if (rc != OTEL_OK) fprintf(stderr, "warning: otel_engine_free: %s\n", otel_status_str(rc));
+  pthread_barrier_destroy(&shared.warm_done);
+  pthread_barrier_destroy(&shared.go);
+  return 0;
+}

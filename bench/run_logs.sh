@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# run_logs.sh — build and run the logs benchmark (ours vs opentelemetry-cpp) and print one table.
+#
+#   bench/run_logs.sh [--records N] [--warmup N] [--repeat K] [--threads "1 2"]
+#                     [--peer-variants "rw otlp null"] [--jobs J] [--no-install] [--no-build]
+#
+#   --records N        measured records per thread per run (default 1000000; env RECORDS)
+#   --warmup N         warm-up records per thread, emitted and flushed first (default 100000)
+#   --repeat K         runs per case; the table shows the run with the median ns/record (default 3)
+#   --threads LIST     thread counts (default "1 2")
+#   --peer-variants L  opentelemetry-cpp recordables to run (default "rw otlp null"; the main table
+#                      uses the first one)
+#   --jobs J           parallel compile jobs (default 2)
+#   --no-install       do not apt-get install the peer when it is missing (run ours only)
+#   --no-build         use the binaries already in build-bench/
+#   env BENCH_CMAKE_ARGS  extra arguments for the cmake configure step (e.g. -DOTELBRIDGE_WITH_GRPC=OFF)
+#
+# Builds with CMake into build-bench/ (Release, OTELBRIDGE_BUILD_BENCH=ON, tests and examples off),
+# installs opentelemetry-cpp 1.19 from Debian bookworm-backports if it is missing and we are root,
+# checks that allocation counting works (alloc_count_check), runs bench_logs and
+# peer_otelcpp_logs with the same arguments, and prints the table from their RESULT lines.
+# Raw output goes to bench/out/run_logs.txt.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+build="$root/build-bench"
+out_dir="$root/bench/out"
+raw="$out_dir/run_logs.txt"
+
+records="${RECORDS:-1000000}"
+warmup=100000
+repeat=3
+threads_list="1 2"
+peer_variants="rw otlp null"
+jobs=2
+install=1
+do_build=1
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --records) records="$2"; shift 2 ;;
+    --warmup) warmup="$2"; shift 2 ;;
+    --repeat) repeat="$2"; shift 2 ;;
+    --threads) threads_list="$2"; shift 2 ;;
+    --peer-variants) peer_variants="$2"; shift 2 ;;
+    --jobs) jobs="$2"; shift 2 ;;
+    --no-install) install=0; shift ;;
+    --no-build) do_build=0; shift ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) echo "run_logs.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+log() { echo "== $*" >&2; }
+
+# ---- the peer: opentelemetry-cpp 1.19 (Debian bookworm-backports) ----------------------------
+# opentelemetry-cpp-dev alone is not enough: its CMake package calls find_dependency(absl, gRPC,
+# Protobuf), and OtlpLogRecordable needs the generated *.pb.h from libopentelemetry-proto-dev.
+peer_pkgs_bpo="opentelemetry-cpp-dev libopentelemetry-proto-dev"
+peer_pkgs="libabsl-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc"
+missing=""
+for p in $peer_pkgs_bpo $peer_pkgs; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  if [ "$install" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing the peer's packages:$missing"
+    if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+      echo "deb http://deb.debian.org/debian bookworm-backports main" \
+        > /etc/apt/sources.list.d/backports.list
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2 || true
+    apt-get install -y -q -t bookworm-backports $peer_pkgs_bpo >&2 &&
+      apt-get install -y -q $peer_pkgs >&2 ||
+      log "WARNING: could not install the peer; running ours only"
+  else
+    log "WARNING: peer packages missing:$missing (not installing); running ours only"
+  fi
+fi
+
+# ---- build ------------------------------------------------------------------------------------
+if [ "$do_build" = 1 ]; then
+  log "configuring $build"
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DOTELBRIDGE_BUILD_BENCH=ON \
+    -DOTELBRIDGE_BUILD_TESTS=OFF -DOTELBRIDGE_BUILD_EXAMPLES=OFF -DOTELBRIDGE_SANITIZE= \
+    ${BENCH_CMAKE_ARGS:-} >&2
+  targets="bench_logs alloc_count_check"
+  if grep -q '^peer_otelcpp_logs:' "$build/Makefile" 2>/dev/null ||
+     cmake --build "$build" --target help 2>/dev/null | grep -q 'peer_otelcpp_logs'; then
+    targets="$targets peer_otelcpp_logs"
+  fi
+  log "building: $targets (-j$jobs)"
+  # shellcheck disable=SC2086
+  cmake --build "$build" -j"$jobs" --target $targets >&2
+fi
+
+ours="$build/bench/bench_logs"
+peer="$build/bench/peer_otelcpp_logs"
+check="$build/bench/alloc_count_check"
+[ -x "$ours" ] || { echo "run_logs.sh: $ours was not built" >&2; exit 1; }
+have_peer=0
+[ -x "$peer" ] && have_peer=1
+
+mkdir -p "$out_dir"
+{
+  echo "# run_logs.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "# records=$records warmup=$warmup repeat=$repeat threads=\"$threads_list\" peer_variants=\"$peer_variants\""
+  echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') x $(nproc)"
+  echo "# compiler: $(${CXX:-c++} --version | head -1)"
+  echo "# otelbridge: $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo '?') $(cd "$root" && git status --porcelain 2>/dev/null | grep -q . && echo '(dirty tree)')"
+  echo "# opentelemetry-cpp: $(dpkg-query -W -f='${Version}' opentelemetry-cpp 2>/dev/null || echo 'not installed')"
+} > "$raw"
+
+log "checking allocation counting"
+"$check" >> "$raw" 2>&1 || { cat "$raw" >&2; echo "run_logs.sh: alloc_count_check failed" >&2; exit 1; }
+
+# run_case IMPL VARIANT THREADS ATTRS: runs $repeat times, appends all RESULT lines to $raw and
+# prints the RESULT line of the run with the median ns_per_record.
+run_case() {
+  local impl="$1" variant="$2" th="$3" at="$4" i line
+  local -a lines=()
+  for ((i = 0; i < repeat; i++)); do
+    if [ "$impl" = otelbridge ]; then
+      line="$("$ours" --records "$records" --warmup "$warmup" --threads "$th" --attrs "$at" 2>>"$raw" | grep '^RESULT')" || true
+    else
+      line="$("$peer" --records "$records" --warmup "$warmup" --threads "$th" --attrs "$at" --variant "$variant" 2>>"$raw" | grep '^RESULT')" || true
+    fi
+    if [ -z "$line" ]; then
+      echo "RUN-FAILED impl=$impl variant=$variant threads=$th attrs=$at" >> "$raw"
+      log "WARNING: $impl $variant threads=$th attrs=$at produced no RESULT line (see $raw)"
+      continue
+    fi
+    echo "$line" >> "$raw"
+    lines+=("$line")
+  done
+  [ "${#lines[@]}" -gt 0 ] || return 0
+  printf '%s\n' "${lines[@]}" |
+    awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^ns_per_record=/) { split($i, kv, "="); print kv[2], $0 } }' |
+    sort -n -k1,1 | sed -n "$(( (${#lines[@]} + 1) / 2 ))p" | cut -d' ' -f2-
+}
+
+med="$out_dir/run_logs.median.txt"
+: > "$med"
+for th in $threads_list; do
+  for at in 0 4; do
+    log "threads=$th attrs=$at: otelbridge"
+    run_case otelbridge - "$th" "$at" >> "$med"
+    if [ "$have_peer" = 1 ]; then
+      for v in $peer_variants; do
+        log "threads=$th attrs=$at: opentelemetry-cpp ($v)"
+        run_case otelcpp "$v" "$th" "$at" >> "$med"
+      done
+    fi
+  done
+done
+
+# ---- table --------------------------------------------------------------------------------------
+main_variant="${peer_variants%% *}"
+[ "$have_peer" = 1 ] || main_variant="none"
+awk -v main="$main_variant" -v recs="$records" -v rep="$repeat" '
+  function field(name,   i, kv) {
+    for (i = 1; i <= NF; i++) if (index($i, name "=") == 1) { split($i, kv, "="); return kv[2] }
+    return ""
+  }
+  /^RESULT/ {
+    key = field("threads") SUBSEP field("attrs")
+    impl = field("impl"); var = field("variant")
+    if (!(key in seen)) { seen[key] = 1; order[++n] = key }
+    id = (impl == "otelbridge") ? "ours" : var
+    ns[key, id] = field("ns_per_record"); al[key, id] = field("allocs_per_record")
+    dr[key, id] = field("dropped"); ex[key, id] = field("exported"); cpu[key, id] = field("cpu_ns_per_record"); pcpu[key, id] = field("proc_cpu_ns_per_record")
+    if (impl != "otelbridge" && !(var in vseen)) { vseen[var] = 1; vorder[++nv] = var }
+  }
+  function ratio(k, v) { return ((k, v) in ns && (k, "ours") in ns && ns[k, "ours"] > 0) ? sprintf("%.2f", ns[k, v] / ns[k, "ours"]) : "n/a" }
+  function get(a, k, v) { return ((k, v) in a) ? a[k, v] : "n/a" }
+  # ns/record, marked with * when that run dropped records (a dropped record skips the queue).
+  function nsm(k, v) { return ((k, v) in ns) ? ns[k, v] ((dr[k, v] + 0 > 0) ? "*" : "") : "n/a" }
+  END {
+    printf "\nLogs emit, calling thread: %s measured records per thread, median of %s runs\n", recs, rep
+    printf "peer = opentelemetry-cpp 1.19 Logs SDK, BatchLogRecordProcessor, recordable \"%s\"\n\n", main
+    printf "| threads | attrs | ours ns/rec | peer ns/rec | peer/ours | ours allocs/rec | peer allocs/rec | ours dropped | peer dropped |\n"
+    printf "|--------:|------:|------------:|------------:|----------:|----------------:|----------------:|-------------:|-------------:|\n"
+    for (i = 1; i <= n; i++) {
+      k = order[i]; split(k, p, SUBSEP)
+      printf "| %7s | %5s | %11s | %11s | %9s | %15s | %15s | %12s | %12s |\n", p[1], p[2],
+        nsm(k, "ours"), nsm(k, main), ratio(k, main), get(al, k, "ours"), get(al, k, main),
+        get(dr, k, "ours"), get(dr, k, main)
+    }
+    if (nv > 1) {
+      printf "\nAll peer recordables (rw = sdk ReadWriteLogRecord, otlp = OtlpLogRecordable as used by its OTLP exporters, null = stores nothing):\n\n"
+      printf "| threads | attrs | impl | ns/rec | vs ours | cpu ns/rec | process cpu ns/rec | allocs/rec | exported | dropped |\n"
+      printf "|--------:|------:|------|-------:|--------:|-----------:|-------------------:|-----------:|---------:|--------:|\n"
+      for (i = 1; i <= n; i++) {
+        k = order[i]; split(k, p, SUBSEP)
+        printf "| %s | %s | ours | %s | 1.00 | %s | %s | %s | %s | %s |\n", p[1], p[2], nsm(k, "ours"), get(cpu, k, "ours"), get(pcpu, k, "ours"), get(al, k, "ours"), get(ex, k, "ours"), get(dr, k, "ours")
+        for (j = 1; j <= nv; j++) {
+          v = vorder[j]
+          printf "| %s | %s | peer %s | %s | %s | %s | %s | %s | %s | %s |\n", p[1], p[2], v, nsm(k, v), ratio(k, v), get(cpu, k, v), get(pcpu, k, v), get(al, k, v), get(ex, k, v), get(dr, k, v)
+        }
+      }
+    }
+    printf "\n* = that side dropped records in that run (queue full): its ns/rec is not steady state.\n"
+    printf "dropped/exported count the whole run, warm-up included; peer dropped = emitted - exported after Shutdown.\n"
+    printf "cpu ns/rec = CPU time of the emitting threads per record (below ns/rec when they were descheduled);\n"
+    printf "process cpu ns/rec = CPU time of all threads, export worker included, measured loop + final flush, per record.\n"
+  }' "$med" | tee -a "$raw"
+echo "raw output: $raw" >&2
