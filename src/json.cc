@@ -157,6 +157,8 @@ const Msg *request_schema(Signal s) {
 }
 
 // ---- JSON writing ----
+}  // namespace
+
 void json_string(std::string *o, const uint8_t *s, size_t n) {
   static const char kHex[] = "0123456789abcdef";
   o->push_back('"');
@@ -191,9 +193,8 @@ void json_string(std::string *o, const uint8_t *s, size_t n) {
   o->push_back('"');
 }
 
-void json_base64(std::string *o, const uint8_t *s, size_t n) {
+void base64(std::string *o, const uint8_t *s, size_t n) {
   static const char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  o->push_back('"');
   size_t i = 0;
   for (; i + 3 <= n; i += 3) {
     uint32_t v = uint32_t{s[i]} << 16 | uint32_t{s[i + 1]} << 8 | s[i + 2];
@@ -214,8 +215,9 @@ void json_base64(std::string *o, const uint8_t *s, size_t n) {
     o->push_back(kB64[(v >> 6) & 63]);
     o->push_back('=');
   }
-  o->push_back('"');
 }
+
+namespace {
 
 void hex(std::string *o, const uint8_t *s, size_t n) {
   static const char kHex[] = "0123456789abcdef";
@@ -248,7 +250,9 @@ bool json_scalar(std::string *o, const Fd &fd, const PbField &f) {
       return true;
     case K::kB64:
       if (f.wt != 2) return false;
-      json_base64(o, f.data, f.len);
+      o->push_back('"');
+      base64(o, f.data, f.len);
+      o->push_back('"');
       return true;
     case K::kHex:
       if (f.wt != 2) return false;
@@ -431,11 +435,29 @@ void console_value(std::string *o, const uint8_t *p, size_t n, bool raw_string) 
         break;
       }
       case 7:
-        json_base64(o, f.data, f.len);
+        o->push_back('"');
+        base64(o, f.data, f.len);
+        o->push_back('"');
         break;
     }
   }
   if (!any) *o += "null";
+}
+
+// Appends one attribute (a KeyValue message) to a " {k=v, k2=v2" list being built.
+void console_kv(std::string *attrs, const uint8_t *p, size_t n) {
+  PbReader kv(p, n);
+  PbField k;
+  std::string key, val;
+  while (kv.next(&k)) {
+    if (k.num == 1) key.assign(reinterpret_cast<const char *>(k.data), k.len);
+    if (k.num == 2) {
+      val.clear();
+      console_value(&val, k.data, k.len, false);
+    }
+  }
+  *attrs += attrs->empty() ? " {" : ", ";
+  *attrs += key + "=" + val;
 }
 
 void console_time(std::string *o, uint64_t ns) {
@@ -482,21 +504,9 @@ void console_log_record(std::string *o, const uint8_t *p, size_t n, const std::s
         body_len = f.len;
         has_body = true;
         break;
-      case 6: {
-        PbReader kv(f.data, f.len);
-        PbField k;
-        std::string key, val;
-        while (kv.next(&k)) {
-          if (k.num == 1) key.assign(reinterpret_cast<const char *>(k.data), k.len);
-          if (k.num == 2) {
-            val.clear();
-            console_value(&val, k.data, k.len, false);
-          }
-        }
-        attrs += attrs.empty() ? " {" : ", ";
-        attrs += key + "=" + val;
+      case 6:
+        console_kv(&attrs, f.data, f.len);
         break;
-      }
       case 9:
         if (f.len == 16) tid = f.data;
         break;
@@ -568,21 +578,9 @@ void console_span(std::string *o, const uint8_t *p, size_t n, const std::string 
       case 8:
         end = f.u;
         break;
-      case 9: {
-        PbReader kv(f.data, f.len);
-        PbField k;
-        std::string key, val;
-        while (kv.next(&k)) {
-          if (k.num == 1) key.assign(reinterpret_cast<const char *>(k.data), k.len);
-          if (k.num == 2) {
-            val.clear();
-            console_value(&val, k.data, k.len, false);
-          }
-        }
-        attrs += attrs.empty() ? " {" : ", ";
-        attrs += key + "=" + val;
+      case 9:
+        console_kv(&attrs, f.data, f.len);
         break;
-      }
       case 11: {
         PbReader ev(f.data, f.len);
         PbField e;

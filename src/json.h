@@ -16,4 +16,9 @@ bool request_to_json(Signal signal, const uint8_t *p, size_t n, std::string *out
 // Appends one human-readable line per record of an Export*ServiceRequest to *out.
 bool request_to_console(Signal signal, const uint8_t *p, size_t n, std::string *out);
 
+// Appends s as a JSON string literal (quotes, escapes for ", \\, control characters).
+void json_string(std::string *out, const uint8_t *s, size_t n);
+// Appends the base64 (RFC 4648, padded) of p, without quotes.
+void base64(std::string *out, const uint8_t *p, size_t n);
+
 }  // namespace otb

@@ -21,6 +21,7 @@
 
 #include "diag.h"
 #include "engine.h"
+#include "json.h"
 #include "metrics.h"
 #include "pbread.h"
 
@@ -135,53 +136,6 @@ std::string unit_part(std::string u, const char *(*word)(const std::string &)) {
 
 // ---- reading our own bytes back -----------------------------------------------------------------
 
-void json_escape(std::string *o, const char *p, size_t n) {
-  o->push_back('"');
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = static_cast<unsigned char>(p[i]);
-    switch (c) {
-      case '"':
-        *o += "\\\"";
-        break;
-      case '\\':
-        *o += "\\\\";
-        break;
-      case '\n':
-        *o += "\\n";
-        break;
-      case '\r':
-        *o += "\\r";
-        break;
-      case '\t':
-        *o += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char b[8];
-          snprintf(b, sizeof b, "\\u%04x", c);
-          *o += b;
-        } else {
-          o->push_back(static_cast<char>(c));
-        }
-    }
-  }
-  o->push_back('"');
-}
-
-void base64(std::string *o, const uint8_t *p, size_t n) {
-  static const char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  for (size_t i = 0; i < n; i += 3) {
-    uint32_t v = uint32_t{p[i]} << 16;
-    if (i + 1 < n) v |= uint32_t{p[i + 1]} << 8;
-    if (i + 2 < n) v |= p[i + 2];
-    o->push_back(kAlphabet[(v >> 18) & 63]);
-    o->push_back(kAlphabet[(v >> 12) & 63]);
-    o->push_back(i + 1 < n ? kAlphabet[(v >> 6) & 63] : '=');
-    o->push_back(i + 2 < n ? kAlphabet[v & 63] : '=');
-  }
-}
-
 double as_double(uint64_t bits) {
   double d;
   std::memcpy(&d, &bits, 8);
@@ -199,7 +153,7 @@ void any_text(std::string *o, const uint8_t *p, size_t n, bool nested, int depth
     switch (f.num) {
       case 1:  // string
         if (nested)
-          json_escape(o, reinterpret_cast<const char *>(f.data), f.len);
+          json_string(o, f.data, f.len);
         else
           o->append(reinterpret_cast<const char *>(f.data), f.len);
         break;
@@ -212,7 +166,8 @@ void any_text(std::string *o, const uint8_t *p, size_t n, bool nested, int depth
       case 4: {  // double
         std::string d = prom_double(as_double(f.u));
         if (nested && !std::isfinite(as_double(f.u)))
-          json_escape(o, d.data(), d.size());  // JSON has no NaN or Infinity: a string
+          json_string(o, reinterpret_cast<const uint8_t *>(d.data()),
+                      d.size());  // JSON has no NaN or Infinity: a string
         else
           *o += d;
         break;
@@ -250,7 +205,7 @@ void any_text(std::string *o, const uint8_t *p, size_t n, bool nested, int depth
           }
           if (!first) o->push_back(',');
           first = false;
-          json_escape(o, key.data(), key.size());
+          json_string(o, reinterpret_cast<const uint8_t *>(key.data()), key.size());
           o->push_back(':');
           *o += val;
         }
