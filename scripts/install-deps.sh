@@ -32,7 +32,10 @@ if [ "$what" = bench ]; then
         "${sudo_cmd[@]}" tee /etc/apt/sources.list.d/backports.list >/dev/null
     fi
     "${sudo_cmd[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq -t bookworm-backports opentelemetry-cpp-dev >/dev/null
+    # Its CMake package needs abseil, gRPC, protobuf and the generated OTLP headers as well.
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq -t bookworm-backports \
+      opentelemetry-cpp-dev libopentelemetry-proto-dev libabsl-dev libgrpc++-dev libprotobuf-dev \
+      protobuf-compiler protobuf-compiler-grpc >/dev/null
   fi
 fi
 
