@@ -1,6 +1,6 @@
 /*
- * bench_common.h — shared command line, clock and result line for the logs benchmarks
- * (bench_logs.c and peer_otelcpp_logs.cc), so both measure and report the same way.
+ * bench_common.h — shared command line, clocks, result line and (for our C programs) the thread
+ * harness of the benchmarks, so ours and the peer's measure and report the same way.
  * Header-only; C99 and C++.
  */
 #ifndef OTELBRIDGE_BENCH_COMMON_H
@@ -137,5 +137,144 @@ static inline void bench_print_result(const char *impl, const bench_opts *o,
          (double)proc_cpu_ns / ((double)o->records * o->threads));
   fflush(stdout);
 }
+
+#ifdef BENCH_COMMON_OTELBRIDGE
+/* ---- Our side only (bench_logs.c, bench_spans.c, bench_metrics.c): define BENCH_COMMON_OTELBRIDGE
+ * before including this header. Thread/barrier harness, measurement and engine helpers. ---- */
+#include <pthread.h>
+
+#include "alloc_count.h"
+#include "otelbridge/otelbridge.h"
+
+/* Start of one thread's measured loop: allocations, thread CPU and wall clock. */
+typedef struct bench_mark {
+  uint64_t allocs, cpu_ns, ns;
+} bench_mark;
+
+static inline bench_mark bench_mark_begin(void) {
+  bench_mark m;
+  m.allocs = otb_thread_allocs();
+  m.cpu_ns = bench_thread_cpu_ns();
+  m.ns = bench_now_ns();
+  return m;
+}
+
+/* End of the measured loop begun at *m: fills *r (failed = the loop's failed calls). */
+static inline void bench_mark_end(const bench_mark *m, bench_thread_result *r, uint64_t failed) {
+  uint64_t t1 = bench_now_ns(), c1 = bench_thread_cpu_ns(), a1 = otb_thread_allocs();
+  r->ns = t1 - m->ns;
+  r->cpu_ns = c1 - m->cpu_ns;
+  r->allocs = a1 - m->allocs;
+  r->failed = failed;
+}
+
+typedef struct bench_shared {
+  const bench_opts *opts;
+  otel_scope *scope;
+  pthread_barrier_t warm_done; /* threads finished warm-up (main then flushes) */
+  pthread_barrier_t go;        /* main flushed: start the measured loop */
+} bench_shared;
+
+typedef struct bench_thread_arg {
+  bench_shared *shared;
+  bench_thread_result *result;
+  uint64_t warmup_failed;
+} bench_thread_arg;
+
+/* Runs o->threads threads of fn (each gets a bench_thread_arg): they warm up, wait on warm_done,
+ * main flushes the engine (the measured phase starts from an empty queue), samples the process CPU
+ * into *p0, releases them (go) and joins them. results[] must hold o->threads entries. Sums the
+ * threads' warmup_failed into *warmup_failed. Returns 0, or 1 when a thread could not start. */
+static inline int bench_run_threads(const bench_opts *o, otel_engine *eng, otel_scope *scope,
+                                    void *(*fn)(void *), bench_thread_result *results,
+                                    uint64_t *p0, uint64_t *warmup_failed) {
+  bench_shared shared;
+  bench_thread_arg args[64];
+  pthread_t tids[64];
+  int32_t rc;
+  int t;
+  shared.opts = o;
+  shared.scope = scope;
+  pthread_barrier_init(&shared.warm_done, NULL, (unsigned)o->threads + 1);
+  pthread_barrier_init(&shared.go, NULL, (unsigned)o->threads + 1);
+  for (t = 0; t < o->threads; ++t) {
+    memset(&results[t], 0, sizeof results[t]);
+    args[t].shared = &shared;
+    args[t].result = &results[t];
+    args[t].warmup_failed = 0;
+    if (pthread_create(&tids[t], NULL, fn, &args[t]) != 0) {
+      fprintf(stderr, "pthread_create failed\n");
+      return 1;
+    }
+  }
+  pthread_barrier_wait(&shared.warm_done);
+  rc = otel_engine_flush(eng, 0); /* measured phase starts from an empty queue */
+  if (rc != OTEL_OK) fprintf(stderr, "warning: warm-up flush: %s\n", otel_status_str(rc));
+  *p0 = bench_process_cpu_ns();
+  pthread_barrier_wait(&shared.go);
+  for (t = 0; t < o->threads; ++t) {
+    pthread_join(tids[t], NULL);
+    *warmup_failed += args[t].warmup_failed;
+  }
+  pthread_barrier_destroy(&shared.warm_done);
+  pthread_barrier_destroy(&shared.go);
+  return 0;
+}
+
+static inline int bench_set_key(otel_config *c, const char *k, const char *v) {
+  char err[256];
+  int32_t rc = otel_config_set(c, otel_cstr(k), otel_cstr(v), err, sizeof err);
+  if (rc != OTEL_OK) {
+    fprintf(stderr, "otel_config_set(%s=%s): %s: %s\n", k, v, otel_status_str(rc), err);
+    return 1;
+  }
+  return 0;
+}
+
+/* Creates the engine from cfg (and frees cfg), then the scope "bench" 1.0.0. Returns 0 or 1. */
+static inline int bench_engine_open(otel_config *cfg, otel_engine **eng, otel_scope **scope) {
+  static const otel_str empty = {NULL, 0};
+  char err[512];
+  int32_t rc;
+  err[0] = 0;
+  rc = otel_engine_new(cfg, eng, err, sizeof err);
+  otel_config_free(cfg);
+  if (rc != OTEL_OK) {
+    fprintf(stderr, "otel_engine_new: %s: %s\n", otel_status_str(rc), err);
+    return 1;
+  }
+  rc = otel_scope_get(*eng, otel_cstr("bench"), otel_cstr("1.0.0"), empty, NULL, 0, scope);
+  if (rc != OTEL_OK) {
+    fprintf(stderr, "otel_scope_get: %s\n", otel_status_str(rc));
+    return 1;
+  }
+  return 0;
+}
+
+/* All records the pipeline lost, from otel_engine_stats. */
+static inline long long bench_dropped(const uint64_t *st) {
+  return (long long)(st[OTEL_STAT_DROPPED_QUEUE_FULL] + st[OTEL_STAT_DROPPED_OLDEST] +
+                     st[OTEL_STAT_DROPPED_TOO_LARGE] + st[OTEL_STAT_DROPPED_SHUTDOWN]);
+}
+
+/* Prints "<prefix>accepted=... batches=B <warmup_name>=W" to stderr. */
+static inline void bench_print_stats(const char *prefix, const uint64_t *st,
+                                     const char *warmup_name, uint64_t warmup_failed) {
+  fprintf(stderr,
+          "%saccepted=%llu exported=%llu dropped_queue_full=%llu dropped_oldest=%llu "
+          "dropped_too_large=%llu dropped_shutdown=%llu failed=%llu rejected=%llu invalid=%llu "
+          "queued=%llu in_flight=%llu batches=%llu %s=%llu\n",
+          prefix, (unsigned long long)st[OTEL_STAT_ACCEPTED],
+          (unsigned long long)st[OTEL_STAT_EXPORTED],
+          (unsigned long long)st[OTEL_STAT_DROPPED_QUEUE_FULL],
+          (unsigned long long)st[OTEL_STAT_DROPPED_OLDEST],
+          (unsigned long long)st[OTEL_STAT_DROPPED_TOO_LARGE],
+          (unsigned long long)st[OTEL_STAT_DROPPED_SHUTDOWN], (unsigned long long)st[OTEL_STAT_FAILED],
+          (unsigned long long)st[OTEL_STAT_REJECTED], (unsigned long long)st[OTEL_STAT_INVALID],
+          (unsigned long long)st[OTEL_STAT_QUEUED], (unsigned long long)st[OTEL_STAT_IN_FLIGHT],
+          (unsigned long long)st[OTEL_STAT_EXPORT_BATCHES], warmup_name,
+          (unsigned long long)warmup_failed);
+}
+#endif /* BENCH_COMMON_OTELBRIDGE */
 
 #endif /* OTELBRIDGE_BENCH_COMMON_H */

@@ -23,22 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc_count.h"
+#define BENCH_COMMON_OTELBRIDGE
 #include "bench_common.h"
 #include "otelbridge/otelbridge.h"
-
-typedef struct shared_state {
-  const bench_opts *opts;
-  otel_scope *scope;
-  pthread_barrier_t warm_done; /* threads finished warm-up (main then flushes) */
-  pthread_barrier_t go;        /* main flushed: start the measured loop */
-} shared_state;
-
-typedef struct thread_arg {
-  shared_state *shared;
-  bench_thread_result *result;
-  uint64_t warmup_failed;
-} thread_arg;
 
 static otel_attr g_attrs[4];
 static otel_value g_body;
@@ -66,35 +53,18 @@ static inline int32_t emit_one(otel_scope *scope, int attrs) {
 }
 
 static void *emit_thread(void *p) {
-  thread_arg *a = (thread_arg *)p;
+  bench_thread_arg *a = (bench_thread_arg *)p;
   const bench_opts *o = a->shared->opts;
   otel_scope *scope = a->shared->scope;
-  uint64_t i, failed = 0, a0, a1, t0, t1, c0, c1;
+  uint64_t i, failed = 0;
+  bench_mark m;
   for (i = 0; i < o->warmup; ++i) a->warmup_failed += emit_one(scope, o->attrs) != OTEL_OK;
   pthread_barrier_wait(&a->shared->warm_done);
   pthread_barrier_wait(&a->shared->go);
-  a0 = otb_thread_allocs();
-  c0 = bench_thread_cpu_ns();
-  t0 = bench_now_ns();
+  m = bench_mark_begin();
   for (i = 0; i < o->records; ++i) failed += emit_one(scope, o->attrs) != OTEL_OK;
-  t1 = bench_now_ns();
-  c1 = bench_thread_cpu_ns();
-  a1 = otb_thread_allocs();
-  a->result->ns = t1 - t0;
-  a->result->cpu_ns = c1 - c0;
-  a->result->allocs = a1 - a0;
-  a->result->failed = failed;
+  bench_mark_end(&m, a->result, failed);
   return NULL;
-}
-
-static int set_key(otel_config *c, const char *k, const char *v) {
-  char err[256];
-  int32_t rc = otel_config_set(c, otel_cstr(k), otel_cstr(v), err, sizeof err);
-  if (rc != OTEL_OK) {
-    fprintf(stderr, "otel_config_set(%s=%s): %s: %s\n", k, v, otel_status_str(rc), err);
-    return 1;
-  }
-  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -102,14 +72,10 @@ int main(int argc, char **argv) {
   otel_config *cfg = NULL;
   otel_engine *eng = NULL;
   otel_scope *scope = NULL;
-  char err[512];
   int32_t rc;
-  int t, counting;
+  int counting;
   uint64_t st[OTEL_STAT_COUNT];
-  shared_state shared;
   bench_thread_result results[64];
-  thread_arg args[64];
-  pthread_t tids[64];
   uint64_t warmup_failed = 0, p0, p1;
   long long dropped;
 
@@ -123,49 +89,16 @@ int main(int argc, char **argv) {
     fprintf(stderr, "otel_config_new: %s\n", otel_status_str(rc));
     return 1;
   }
-  if (set_key(cfg, "OTEL_LOGS_EXPORTER", "file") || set_key(cfg, "OTELBRIDGE_FILE_PATH", "/dev/null") ||
-      set_key(cfg, "OTELBRIDGE_FILE_FORMAT", "proto") ||
-      set_key(cfg, "OTEL_BLRP_MAX_QUEUE_SIZE", "65536") ||
-      set_key(cfg, "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "512") ||
-      set_key(cfg, "OTEL_BLRP_SCHEDULE_DELAY", "100") ||
-      set_key(cfg, "OTELBRIDGE_BLRP_MAX_QUEUE_BYTES", "67108864"))
+  if (bench_set_key(cfg, "OTEL_LOGS_EXPORTER", "file") || bench_set_key(cfg, "OTELBRIDGE_FILE_PATH", "/dev/null") ||
+      bench_set_key(cfg, "OTELBRIDGE_FILE_FORMAT", "proto") ||
+      bench_set_key(cfg, "OTEL_BLRP_MAX_QUEUE_SIZE", "65536") ||
+      bench_set_key(cfg, "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "512") ||
+      bench_set_key(cfg, "OTEL_BLRP_SCHEDULE_DELAY", "100") ||
+      bench_set_key(cfg, "OTELBRIDGE_BLRP_MAX_QUEUE_BYTES", "67108864"))
     return 1;
-  err[0] = 0;
-  rc = otel_engine_new(cfg, &eng, err, sizeof err);
-  otel_config_free(cfg);
-  if (rc != OTEL_OK) {
-    fprintf(stderr, "otel_engine_new: %s: %s\n", otel_status_str(rc), err);
-    return 1;
-  }
-  rc = otel_scope_get(eng, otel_cstr("bench"), otel_cstr("1.0.0"), g_empty, NULL, 0, &scope);
-  if (rc != OTEL_OK) {
-    fprintf(stderr, "otel_scope_get: %s\n", otel_status_str(rc));
-    return 1;
-  }
+  if (bench_engine_open(cfg, &eng, &scope)) return 1;
 
-  shared.opts = &o;
-  shared.scope = scope;
-  pthread_barrier_init(&shared.warm_done, NULL, (unsigned)o.threads + 1);
-  pthread_barrier_init(&shared.go, NULL, (unsigned)o.threads + 1);
-  for (t = 0; t < o.threads; ++t) {
-    memset(&results[t], 0, sizeof results[t]);
-    args[t].shared = &shared;
-    args[t].result = &results[t];
-    args[t].warmup_failed = 0;
-    if (pthread_create(&tids[t], NULL, emit_thread, &args[t]) != 0) {
-      fprintf(stderr, "pthread_create failed\n");
-      return 1;
-    }
-  }
-  pthread_barrier_wait(&shared.warm_done);
-  rc = otel_engine_flush(eng, 0); /* measured phase starts from an empty queue */
-  if (rc != OTEL_OK) fprintf(stderr, "warning: warm-up flush: %s\n", otel_status_str(rc));
-  p0 = bench_process_cpu_ns();
-  pthread_barrier_wait(&shared.go);
-  for (t = 0; t < o.threads; ++t) {
-    pthread_join(tids[t], NULL);
-    warmup_failed += args[t].warmup_failed;
-  }
+  if (bench_run_threads(&o, eng, scope, emit_thread, results, &p0, &warmup_failed)) return 1;
 
   rc = otel_engine_flush(eng, 0);
   if (rc != OTEL_OK) fprintf(stderr, "warning: final flush: %s\n", otel_status_str(rc));
@@ -176,26 +109,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "otel_engine_stats: %s\n", otel_status_str(rc));
     return 1;
   }
-  dropped = (long long)(st[OTEL_STAT_DROPPED_QUEUE_FULL] + st[OTEL_STAT_DROPPED_OLDEST] +
-                        st[OTEL_STAT_DROPPED_TOO_LARGE] + st[OTEL_STAT_DROPPED_SHUTDOWN]);
-  fprintf(stderr,
-          "stats: accepted=%llu exported=%llu dropped_queue_full=%llu dropped_oldest=%llu "
-          "dropped_too_large=%llu dropped_shutdown=%llu failed=%llu rejected=%llu invalid=%llu "
-          "queued=%llu in_flight=%llu batches=%llu warmup_failed_emits=%llu\n",
-          (unsigned long long)st[OTEL_STAT_ACCEPTED], (unsigned long long)st[OTEL_STAT_EXPORTED],
-          (unsigned long long)st[OTEL_STAT_DROPPED_QUEUE_FULL],
-          (unsigned long long)st[OTEL_STAT_DROPPED_OLDEST],
-          (unsigned long long)st[OTEL_STAT_DROPPED_TOO_LARGE],
-          (unsigned long long)st[OTEL_STAT_DROPPED_SHUTDOWN], (unsigned long long)st[OTEL_STAT_FAILED],
-          (unsigned long long)st[OTEL_STAT_REJECTED], (unsigned long long)st[OTEL_STAT_INVALID],
-          (unsigned long long)st[OTEL_STAT_QUEUED], (unsigned long long)st[OTEL_STAT_IN_FLIGHT],
-          (unsigned long long)st[OTEL_STAT_EXPORT_BATCHES], (unsigned long long)warmup_failed);
+  dropped = bench_dropped(st);
+  bench_print_stats("stats: ", st, "warmup_failed_emits", warmup_failed);
   bench_print_result("otelbridge", &o, results, counting, (long long)st[OTEL_STAT_EXPORTED],
                      dropped, p1 - p0);
 
   rc = otel_engine_free(eng);
   if (rc != OTEL_OK) fprintf(stderr, "warning: otel_engine_free: %s\n", otel_status_str(rc));
-  pthread_barrier_destroy(&shared.warm_done);
-  pthread_barrier_destroy(&shared.go);
   return 0;
 }

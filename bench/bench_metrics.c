@@ -48,7 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc_count.h"
+#define BENCH_COMMON_OTELBRIDGE
 #include "bench_common.h"
 #include "otelbridge/otelbridge.h"
 
@@ -181,16 +181,6 @@ static void *op_thread(void *p) {
   a->result.allocs = a1 - a0;
   a->result.failed = failed;
   return NULL;
-}
-
-static int set_key(otel_config *c, const char *k, const char *v) {
-  char err[256];
-  int32_t rc = otel_config_set(c, otel_cstr(k), otel_cstr(v), err, sizeof err);
-  if (rc != OTEL_OK) {
-    fprintf(stderr, "otel_config_set(%s=%s): %s: %s\n", k, v, otel_status_str(rc), err);
-    return 1;
-  }
-  return 0;
 }
 
 static void usage(const char *prog) {
@@ -370,11 +360,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "otel_config_new: %s\n", otel_status_str(rc));
     return 1;
   }
-  if (set_key(cfg, "OTEL_METRICS_EXPORTER", "file") ||
-      set_key(cfg, "OTELBRIDGE_FILE_PATH", o.check_file ? o.check_file : "/dev/null") ||
-      set_key(cfg, "OTELBRIDGE_FILE_FORMAT", o.check_file ? "json" : "proto") ||
-      set_key(cfg, "OTEL_LOGS_EXPORTER", "none") || set_key(cfg, "OTEL_TRACES_EXPORTER", "none") ||
-      set_key(cfg, "OTEL_METRIC_EXPORT_INTERVAL", "1000"))
+  if (bench_set_key(cfg, "OTEL_METRICS_EXPORTER", "file") ||
+      bench_set_key(cfg, "OTELBRIDGE_FILE_PATH", o.check_file ? o.check_file : "/dev/null") ||
+      bench_set_key(cfg, "OTELBRIDGE_FILE_FORMAT", o.check_file ? "json" : "proto") ||
+      bench_set_key(cfg, "OTEL_LOGS_EXPORTER", "none") || bench_set_key(cfg, "OTEL_TRACES_EXPORTER", "none") ||
+      bench_set_key(cfg, "OTEL_METRIC_EXPORT_INTERVAL", "1000"))
     return 1;
   err[0] = 0;
   rc = otel_engine_new(cfg, &eng, err, sizeof err);

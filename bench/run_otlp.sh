@@ -38,6 +38,9 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+idle_warn_zero=1
 build="$root/build-bench"
 out_dir="$root/bench/out"
 raw="$out_dir/run_otlp.txt"
@@ -86,7 +89,6 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-log() { echo "== $*" >&2; }
 for tool in curl jq cmake; do
   command -v "$tool" >/dev/null || { echo "run_otlp.sh: '$tool' is needed" >&2; exit 1; }
 done
@@ -94,9 +96,7 @@ done
 # ---- build --------------------------------------------------------------------------------------
 if [ "$do_build" = 1 ]; then
   log "configuring $build (Release, gRPC on)"
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DOTELBRIDGE_BUILD_BENCH=ON \
-    -DOTELBRIDGE_BUILD_TESTS=OFF -DOTELBRIDGE_BUILD_EXAMPLES=OFF -DOTELBRIDGE_SANITIZE= \
-    -DOTELBRIDGE_WITH_GRPC=ON ${BENCH_CMAKE_ARGS:-} >&2
+  bench_configure -DOTELBRIDGE_WITH_GRPC=ON
   targets="bench_otlp_throughput"
   # (not "cmake ... | grep -q": with pipefail, grep -q closing the pipe early fails the test)
   target_list="$(cmake --build "$build" --target help 2>/dev/null || true)"
@@ -105,9 +105,7 @@ if [ "$do_build" = 1 ]; then
   else
     log "WARNING: peer_otelcpp_otlp is not configured (opentelemetry-cpp OTLP exporters not found)"
   fi
-  log "building: $targets (-j$jobs)"
-  # shellcheck disable=SC2086
-  cmake --build "$build" -j"$jobs" --target $targets >&2
+  bench_make "$targets"
 fi
 grep -q '^OTELBRIDGE_WITH_GRPC:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null ||
   log "WARNING: $build has OTELBRIDGE_WITH_GRPC off: our gRPC runs will fail"
@@ -148,29 +146,16 @@ rx_requests() { curl -sf "http://$rx_ctl/stats" | jq -r '.logs.requests // 0'; }
 # CPU seconds (user+sys) the receiver process has used so far.
 rx_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$rx_pid/stat"; }
 
-# Busy CPU seconds of the whole machine so far (all CPUs, /proc/stat: everything but idle and iowait).
-busy_s() { awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.3f", ($2 + $3 + $4 + $7 + $8 + $9) / hz; exit }' /proc/stat; }
-
-# Waits (up to $idle_wait s) until the machine is idle: less than 0.1 core busy over 1 s.
-wait_idle() {
-  local deadline=$((SECONDS + idle_wait)) a b
-  while [ "$SECONDS" -lt "$deadline" ]; do
-    a="$(busy_s)"; sleep 1; b="$(busy_s)"
-    awk -v a="$a" -v b="$b" 'BEGIN { exit !(b - a < 0.1) }' && return 0
-  done
-  log "WARNING: the machine did not become idle within ${idle_wait}s"
-}
-
 mkdir -p "$out_dir"
 {
   echo "# run_otlp.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "# records=$records repeat=$repeat rates=\"$rates\" duration=$duration sweep_repeat=$sweep_repeat protocols=\"$protocols\" queue=$queue batch=$batch delay_ms=$delay warmup=$warmup step_ms=$step_ms"
-  echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') x $(nproc)"
+  bench_cpu_line
   echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "# compiler: $(${CXX:-c++} --version | head -1)"
+  bench_compiler_line
   echo "# otelbridge: $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo '?') $(cd "$root" && git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo "(uncommitted changes to tracked files)")"
   echo "# libotelbridge.so built: $(stat -c %y "$(readlink -f "$build/src/libotelbridge.so")" 2>/dev/null || echo '?') (git HEAD now: see above)"
-  echo "# opentelemetry-cpp: $(dpkg-query -W -f='${Version}' opentelemetry-cpp 2>/dev/null || echo 'not installed')"
+  bench_otelcpp_line
   echo "# receiver: $rx_bin (collector otlpreceiver v0.162.0)"
 } > "$raw"
 : > "$res"

@@ -25,6 +25,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 build="$root/build-bench"
 out_dir="$root/bench/out"
 raw="$out_dir/run_spans.txt"
@@ -59,53 +61,14 @@ for s in $sampling_list; do
   esac
 done
 
-log() { echo "== $*" >&2; }
-
 # ---- the peer: opentelemetry-cpp 1.19 (Debian bookworm-backports) ----------------------------
-# opentelemetry-cpp-dev alone is not enough: its CMake package calls find_dependency(absl, gRPC,
-# Protobuf) (the same packages as run_logs.sh installs).
-peer_pkgs_bpo="opentelemetry-cpp-dev libopentelemetry-proto-dev"
-peer_pkgs="libabsl-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc"
-missing=""
-for p in $peer_pkgs_bpo $peer_pkgs; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-  if [ "$install" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    log "installing the peer's packages:$missing"
-    if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-      echo "deb http://deb.debian.org/debian bookworm-backports main" \
-        > /etc/apt/sources.list.d/backports.list
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2 || true
-    apt-get install -y -q -t bookworm-backports $peer_pkgs_bpo >&2 &&
-      apt-get install -y -q $peer_pkgs >&2 ||
-      log "WARNING: could not install the peer; running ours only"
-  else
-    log "WARNING: peer packages missing:$missing (not installing); running ours only"
-  fi
-fi
+bench_ensure_peer
 
 # ---- build ------------------------------------------------------------------------------------
-if [ "$do_build" = 1 ]; then
-  log "configuring $build"
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DOTELBRIDGE_BUILD_BENCH=ON \
-    -DOTELBRIDGE_BUILD_TESTS=OFF -DOTELBRIDGE_BUILD_EXAMPLES=OFF -DOTELBRIDGE_SANITIZE= \
-    ${BENCH_CMAKE_ARGS:-} >&2
-  targets="bench_spans alloc_count_check"
-  if grep -q '^peer_otelcpp_spans:' "$build/Makefile" 2>/dev/null ||
-     cmake --build "$build" --target help 2>/dev/null | grep -q 'peer_otelcpp_spans'; then
-    targets="$targets peer_otelcpp_spans"
-  fi
-  log "building: $targets (-j$jobs)"
-  # shellcheck disable=SC2086
-  cmake --build "$build" -j"$jobs" --target $targets >&2
-fi
+[ "$do_build" = 0 ] || bench_build bench_spans peer_otelcpp_spans
 
 ours="$build/bench/bench_spans"
 peer="$build/bench/peer_otelcpp_spans"
-check="$build/bench/alloc_count_check"
 [ -x "$ours" ] || { echo "run_spans.sh: $ours was not built" >&2; exit 1; }
 have_peer=0
 [ -x "$peer" ] && have_peer=1
@@ -114,15 +77,11 @@ mkdir -p "$out_dir"
 {
   echo "# run_spans.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "# spans=$spans warmup=$warmup repeat=$repeat threads=\"$threads_list\" sampling=\"$sampling_list\""
-  echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') x $(nproc)"
-  echo "# compiler: $(${CXX:-c++} --version | head -1)"
-  echo "# otelbridge: $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo '?') $(cd "$root" && git status --porcelain 2>/dev/null | grep -q . && echo '(dirty tree)')"
-  echo "# opentelemetry-cpp: $(dpkg-query -W -f='${Version}' opentelemetry-cpp 2>/dev/null || echo 'not installed')"
+  bench_env_lines
   echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } > "$raw"
 
-log "checking allocation counting"
-"$check" >> "$raw" 2>&1 || { cat "$raw" >&2; echo "run_spans.sh: alloc_count_check failed" >&2; exit 1; }
+bench_alloc_check run_spans.sh
 
 # run_case IMPL SAMPLING THREADS ATTRS: runs $repeat times, appends all RESULT lines to $raw and
 # prints the RESULT line of the run with the median ns_per_record (= ns per span).
@@ -147,9 +106,7 @@ run_case() {
     lines+=("$line")
   done
   [ "${#lines[@]}" -gt 0 ] || return 0
-  printf '%s\n' "${lines[@]}" |
-    awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^ns_per_record=/) { split($i, kv, "="); print kv[2], $0 } }' |
-    sort -n -k1,1 | sed -n "$(( (${#lines[@]} + 1) / 2 ))p" | cut -d' ' -f2-
+  bench_median ns_per_record "${lines[@]}"
 }
 
 errf="$(mktemp)"
