@@ -3,6 +3,7 @@
 lib              the loaded libotelbridge (session); a missing library is a test ERROR, never a skip.
 engine_factory   builds FileEngine objects writing into the test's tmp_path; closes leftovers.
 module_engine_factory  the same, per module (for a corpus emitted once and checked by many tests).
+rx               a receiver (collector.py) for the test; modules with other needs define their own.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 
 import pytest
 
+import collector
 import oracle
 import otb
 
@@ -158,3 +160,15 @@ def module_engine_factory(lib, tmp_path_factory):
     f = EngineFactory(lib, tmp_path_factory.mktemp("engines"))
     yield f
     f.close_all()
+
+
+@pytest.fixture
+def rx(tmp_path):
+    """A receiver for the test. List it BEFORE the engine fixture (engine_factory, otlp) in a
+    test's arguments: fixtures are torn down in reverse order, so the engines are freed first. (An
+    engine that is shut down but not freed keeps its gRPC connection, and the receiver's graceful
+    stop then waits ~5 s for it.)"""
+    r = collector.start(tmp_path / "rx")
+    yield r
+    if r.proc.poll() is None:
+        r.stop()

@@ -9,6 +9,8 @@
   numbers, wrong wire types, a singular field or oneof written twice, bad UTF-8 in a string).
 - diff_messages: a field-by-field comparison that names the path of every difference, keeps
   presence (HasField / oneof) and compares doubles bit for bit (any NaN equals any NaN).
+- ref_str / raw_key / attr_pairs / ref_value: the reference values the logs, traces and metrics
+  corpora expect for the arguments they pass through otb (written from the header's contract).
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from google.protobuf import descriptor as _d
 from google.protobuf import json_format, text_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+import otb
+from otb import EMPTY, Map, RawStr, RawValue, Str
 
 # ---- proto file frames ------------------------------------------------------------------------
 
@@ -301,3 +307,94 @@ def has_unknown_fields(msg, path: str = "") -> list[str]:
         else:
             out.extend(has_unknown_fields(v, f"{path}.{f.name}"))
     return out
+
+
+# ---- reference values -------------------------------------------------------------------------
+
+
+def ref_str(s) -> str:
+    """A string as it must arrive: invalid UTF-8 replaced by U+FFFD per maximal subpart (the
+    Unicode Standard's recommended practice, also WHATWG's; Python's 'replace' handler)."""
+    if s is None:
+        return ""
+    if isinstance(s, Str):
+        return s.raw.decode("utf-8", "replace")
+    if isinstance(s, RawStr):
+        assert s.data is None and s.length == 0, "only (NULL, 0) is a valid RawStr here"
+        return ""
+    if isinstance(s, bytes):
+        return s.decode("utf-8", "replace")
+    return s
+
+
+def raw_key(k) -> bytes:
+    """The key as the caller's bytes (repeated keys are the same key when their bytes are)."""
+    if isinstance(k, Str):
+        return k.raw
+    if isinstance(k, RawStr):
+        return b""
+    if isinstance(k, bytes):
+        return k
+    return k.encode("utf-8")
+
+
+def attr_pairs(attrs) -> list:
+    """Attributes given as None, a Map, a dict or a sequence of pairs, as a list of pairs."""
+    if attrs is None:
+        return []
+    if isinstance(attrs, Map):
+        return list(attrs.pairs)
+    if isinstance(attrs, dict):
+        return list(attrs.items())
+    return list(attrs)
+
+
+def _ref_raw_value(obj: RawValue, av: AnyValue) -> None:
+    if obj.type == otb.OTEL_VALUE_BOOL and obj.boolean is not None:
+        av.bool_value = obj.boolean != 0  # header: any non-zero is true
+        return
+    # (NULL, 0) views of the other pointer types: empty values
+    assert obj.ptr is None and obj.length == 0, f"unsupported RawValue {obj}"
+    if obj.type == otb.OTEL_VALUE_STRING:
+        av.string_value = ""
+    elif obj.type == otb.OTEL_VALUE_BYTES:
+        av.bytes_value = b""
+    elif obj.type == otb.OTEL_VALUE_ARRAY:
+        av.array_value.SetInParent()
+    elif obj.type == otb.OTEL_VALUE_MAP:
+        av.kvlist_value.SetInParent()
+    else:
+        raise AssertionError(f"unsupported RawValue {obj}")
+
+
+def ref_value(obj, trunc: int | None = None) -> AnyValue:
+    """The AnyValue an argument must arrive as. docs/configuration.md: string values, also inside
+    arrays and maps, are cut to the value length limit `trunc` in characters (code points, after
+    UTF-8 repair). Bytes are never cut and never UTF-8-checked."""
+    av = AnyValue()
+    if obj is EMPTY:
+        return av
+    if isinstance(obj, RawValue):
+        _ref_raw_value(obj, av)
+    elif isinstance(obj, (str, Str, RawStr)):
+        s = ref_str(obj)
+        av.string_value = s[:trunc] if trunc is not None else s
+    elif isinstance(obj, (bytes, bytearray)):
+        av.bytes_value = bytes(obj)
+    elif isinstance(obj, bool):
+        av.bool_value = obj
+    elif isinstance(obj, int):
+        av.int_value = obj
+    elif isinstance(obj, float):
+        av.double_value = obj
+    elif isinstance(obj, (list, tuple)):
+        av.array_value.SetInParent()
+        for item in obj:
+            av.array_value.values.append(ref_value(item, trunc))
+    elif isinstance(obj, (dict, Map)):
+        av.kvlist_value.SetInParent()
+        for k, v in (obj.pairs if isinstance(obj, Map) else obj.items()):
+            av.kvlist_value.values.append(KeyValue(key=ref_str(k), value=ref_value(v, trunc)))
+    else:
+        raise TypeError(type(obj))
+    return av

@@ -1012,21 +1012,20 @@ class _MetricMethods:
         del a
         return st, out.value
 
-    def metric_record_i64(self, instrument, value: int, attrs=None) -> int:
+    def _call_with_attrs(self, c_name: str, handle, value, attrs) -> int:
+        """c_name(handle, value, attrs, n): the shape of otel_metric_record_* and otel_observe_*."""
         dll = self._mdll()
         a = Arena()
         ptr, n = a.attrs(attrs)
-        st = dll.otel_metric_record_i64(instrument, value, ptr, n)
+        st = getattr(dll, c_name)(handle, value, ptr, n)
         del a
         return st
 
+    def metric_record_i64(self, instrument, value: int, attrs=None) -> int:
+        return self._call_with_attrs("otel_metric_record_i64", instrument, value, attrs)
+
     def metric_record_f64(self, instrument, value: float, attrs=None) -> int:
-        dll = self._mdll()
-        a = Arena()
-        ptr, n = a.attrs(attrs)
-        st = dll.otel_metric_record_f64(instrument, value, ptr, n)
-        del a
-        return st
+        return self._call_with_attrs("otel_metric_record_f64", instrument, value, attrs)
 
     def instrument_bind(self, instrument, attrs=None, null_out: bool = False) -> tuple[int, int | None]:
         dll = self._mdll()
@@ -1044,20 +1043,10 @@ class _MetricMethods:
         return self._mdll().otel_bound_record_f64(bound, value)
 
     def observe_i64(self, observer, value: int, attrs=None) -> int:
-        dll = self._mdll()
-        a = Arena()
-        ptr, n = a.attrs(attrs)
-        st = dll.otel_observe_i64(observer, value, ptr, n)
-        del a
-        return st
+        return self._call_with_attrs("otel_observe_i64", observer, value, attrs)
 
     def observe_f64(self, observer, value: float, attrs=None) -> int:
-        dll = self._mdll()
-        a = Arena()
-        ptr, n = a.attrs(attrs)
-        st = dll.otel_observe_f64(observer, value, ptr, n)
-        del a
-        return st
+        return self._call_with_attrs("otel_observe_f64", observer, value, attrs)
 
 
 for _name, _fn in list(_MetricMethods.__dict__.items()):

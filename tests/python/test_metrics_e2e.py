@@ -30,13 +30,7 @@ N_FLUSHES = 3
 SLOW_S = 0.1
 
 
-@pytest.fixture
-def rx(tmp_path):
-    """Listed before engine_factory in the test's arguments, so the engines are freed first."""
-    r = collector.start(tmp_path / "rx")
-    yield r
-    if r.proc.poll() is None:
-        r.stop()
+# rx (the receiver): conftest.py
 
 
 def _lines(rx) -> list[str]:

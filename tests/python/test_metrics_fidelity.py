@@ -46,6 +46,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1 import metrics_pb2 as mpb
 
 import oracle
+from oracle import attr_pairs as _pairs, raw_key, ref_str, ref_value
 import otb
 from otb import EMPTY, Map, RawStr, Str
 
@@ -103,67 +104,6 @@ def expected_temporality(pref: str, kind: int):
 
 
 # ---- reference values (the same rules as the logs and traces corpora) --------------------------
-
-
-def ref_str(s) -> str:
-    """A string as it must arrive: invalid UTF-8 replaced by U+FFFD per maximal subpart."""
-    if s is None:
-        return ""
-    if isinstance(s, Str):
-        return s.raw.decode("utf-8", "replace")
-    if isinstance(s, RawStr):
-        assert s.data is None and s.length == 0, "only (NULL, 0) is a valid RawStr here"
-        return ""
-    if isinstance(s, bytes):
-        return s.decode("utf-8", "replace")
-    return s
-
-
-def raw_key(k) -> bytes:
-    if isinstance(k, Str):
-        return k.raw
-    if isinstance(k, RawStr):
-        return b""
-    if isinstance(k, bytes):
-        return k
-    return k.encode("utf-8")
-
-
-def ref_value(obj) -> AnyValue:
-    av = AnyValue()
-    if obj is EMPTY:
-        return av
-    if isinstance(obj, (str, Str, RawStr)):
-        av.string_value = ref_str(obj)
-    elif isinstance(obj, (bytes, bytearray)):
-        av.bytes_value = bytes(obj)
-    elif isinstance(obj, bool):
-        av.bool_value = obj
-    elif isinstance(obj, int):
-        av.int_value = obj
-    elif isinstance(obj, float):
-        av.double_value = obj
-    elif isinstance(obj, (list, tuple)):
-        av.array_value.SetInParent()
-        for item in obj:
-            av.array_value.values.append(ref_value(item))
-    elif isinstance(obj, (dict, Map)):
-        av.kvlist_value.SetInParent()
-        for k, v in (obj.pairs if isinstance(obj, Map) else obj.items()):
-            av.kvlist_value.values.append(KeyValue(key=ref_str(k), value=ref_value(v)))
-    else:
-        raise TypeError(type(obj))
-    return av
-
-
-def _pairs(attrs) -> list:
-    if attrs is None:
-        return []
-    if isinstance(attrs, Map):
-        return list(attrs.pairs)
-    if isinstance(attrs, dict):
-        return list(attrs.items())
-    return list(attrs)
 
 
 def ref_attrs(attrs) -> list[KeyValue]:

@@ -24,7 +24,7 @@ import pytest
 
 import collector
 import otb
-from test_otlp_http import (  # noqa: F401  (diag, otlp, rx are fixtures)
+from test_otlp_http import (  # noqa: F401  (diag, otlp are fixtures; rx: conftest.py)
     OTEL_DIAG_WARN,
     assert_accounting,
     diag,
@@ -32,7 +32,6 @@ from test_otlp_http import (  # noqa: F401  (diag, otlp, rx are fixtures)
     free_port,
     new_engine,
     otlp,
-    rx,
     wait_stats,
     where_records_went,
 )

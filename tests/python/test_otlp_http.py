@@ -24,6 +24,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 import collector
 import oracle
+from oracle import ref_value
 import otb
 from otb import Map
 
@@ -90,15 +91,7 @@ def otlp(diag, engine_factory):
     return diag, engine_factory
 
 
-@pytest.fixture
-def rx(tmp_path):
-    """A receiver for the test. List it BEFORE `otlp` in a test's arguments: fixtures are torn down
-    in reverse order, so the engines are freed first. (An engine that is shut down but not freed
-    keeps its gRPC connection, and the receiver's graceful stop then waits ~5 s for it.)"""
-    r = collector.start(tmp_path / "rx")
-    yield r
-    if r.proc.poll() is None:
-        r.stop()
+# rx (the receiver; list it BEFORE `otlp` in a test's arguments): conftest.py
 
 
 def otlp_settings(endpoint: str, protocol: str, **extra) -> dict:
@@ -212,31 +205,6 @@ def corpus():
             cases.append((sk, kw))
             i += 1
     return cases
-
-
-def ref_value(obj) -> AnyValue:
-    av = AnyValue()
-    if isinstance(obj, str):
-        av.string_value = obj
-    elif isinstance(obj, (bytes, bytearray)):
-        av.bytes_value = bytes(obj)
-    elif isinstance(obj, bool):
-        av.bool_value = obj
-    elif isinstance(obj, int):
-        av.int_value = obj
-    elif isinstance(obj, float):
-        av.double_value = obj
-    elif isinstance(obj, (list, tuple)):
-        av.array_value.SetInParent()
-        for item in obj:
-            av.array_value.values.append(ref_value(item))
-    elif isinstance(obj, (dict, Map)):
-        av.kvlist_value.SetInParent()
-        for k, v in (obj.pairs if isinstance(obj, Map) else obj.items()):
-            av.kvlist_value.values.append(KeyValue(key=k, value=ref_value(v)))
-    else:
-        raise TypeError(type(obj))
-    return av
 
 
 def ref_record(kw: dict) -> LogRecord:

@@ -30,13 +30,7 @@ LINKED_TRACE = bytes.fromhex("0af7651916cd43dd8448eb211c80319c")
 LINKED_SPAN = bytes.fromhex("b7ad6b7169203331")
 
 
-@pytest.fixture
-def rx(tmp_path):
-    """Listed before engine_factory in the test's arguments, so the engines are freed first."""
-    r = collector.start(tmp_path / "rx")
-    yield r
-    if r.proc.poll() is None:
-        r.stop()
+# rx (the receiver): conftest.py
 
 
 def _lines(rx, signal: str) -> list[str]:

@@ -41,6 +41,7 @@ from opentelemetry.sdk.trace import sampling as sdk_sampling
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 import oracle
+from oracle import attr_pairs as _pairs, raw_key, ref_str, ref_value
 import otb
 from otb import EMPTY, INT64_MAX, INT64_MIN, Link, Map, Parent, RawAttrs, RawLinks, RawStr, Str
 
@@ -75,71 +76,6 @@ T0 = 1_700_000_000_000_000_000  # explicit timestamps are T0 + small offsets
 
 
 # ---- reference values (same rules as the logs corpus, test_wire_fidelity.py) -------------------
-
-
-def ref_str(s) -> str:
-    """A string as it must arrive: invalid UTF-8 replaced by U+FFFD per maximal subpart."""
-    if s is None:
-        return ""
-    if isinstance(s, Str):
-        return s.raw.decode("utf-8", "replace")
-    if isinstance(s, RawStr):
-        assert s.data is None and s.length == 0, "only (NULL, 0) is a valid RawStr here"
-        return ""
-    if isinstance(s, bytes):
-        return s.decode("utf-8", "replace")
-    return s
-
-
-def raw_key(k) -> bytes:
-    """The key as the caller's bytes (repeated keys are the same key when their bytes are)."""
-    if isinstance(k, Str):
-        return k.raw
-    if isinstance(k, RawStr):
-        return b""
-    if isinstance(k, bytes):
-        return k
-    return k.encode("utf-8")
-
-
-def ref_value(obj, trunc: int | None = None) -> AnyValue:
-    """docs/configuration.md: string values, also inside arrays and maps, are cut to the value
-    length limit in characters (code points, after UTF-8 repair). Bytes are never cut."""
-    av = AnyValue()
-    if obj is EMPTY:
-        return av
-    if isinstance(obj, (str, Str, RawStr)):
-        s = ref_str(obj)
-        av.string_value = s[:trunc] if trunc is not None else s
-    elif isinstance(obj, (bytes, bytearray)):
-        av.bytes_value = bytes(obj)
-    elif isinstance(obj, bool):
-        av.bool_value = obj
-    elif isinstance(obj, int):
-        av.int_value = obj
-    elif isinstance(obj, float):
-        av.double_value = obj
-    elif isinstance(obj, (list, tuple)):
-        av.array_value.SetInParent()
-        for item in obj:
-            av.array_value.values.append(ref_value(item, trunc))
-    elif isinstance(obj, (dict, Map)):
-        av.kvlist_value.SetInParent()
-        for k, v in (obj.pairs if isinstance(obj, Map) else obj.items()):
-            av.kvlist_value.values.append(KeyValue(key=ref_str(k), value=ref_value(v, trunc)))
-    else:
-        raise TypeError(type(obj))
-    return av
-
-
-def _pairs(attrs):
-    if attrs is None:
-        return []
-    if isinstance(attrs, Map):
-        return list(attrs.pairs)
-    if isinstance(attrs, dict):
-        return list(attrs.items())
-    return list(attrs)
 
 
 class AttrSet:

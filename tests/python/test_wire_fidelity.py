@@ -28,6 +28,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 import oracle
+from oracle import ref_str, ref_value
 import otb
 from otb import EMPTY, NO_BODY, INT64_MAX, INT64_MIN, UINT64_MAX, Map, RawAttrs, RawStr, RawValue, Str
 
@@ -275,63 +276,6 @@ _assign_ids()
 
 
 # ---- reference model: what the wire must say for what was emitted ------------------------------
-
-
-def ref_str(s) -> str:
-    """A string as it must arrive: invalid UTF-8 replaced by U+FFFD per maximal subpart (the
-    Unicode Standard's recommended practice, also WHATWG's; Python's 'replace' handler)."""
-    if s is None:
-        return ""
-    if isinstance(s, Str):
-        return s.raw.decode("utf-8", "replace")
-    if isinstance(s, RawStr):
-        assert s.data is None and s.length == 0, "only (NULL, 0) is a valid RawStr here"
-        return ""
-    return s
-
-
-def ref_value(obj, trunc: int | None = None) -> AnyValue:
-    av = AnyValue()
-    if obj is EMPTY:
-        return av
-    if isinstance(obj, RawValue):
-        if obj.type == otb.OTEL_VALUE_BOOL and obj.boolean is not None:
-            av.bool_value = obj.boolean != 0  # header: any non-zero is true
-            return av
-        # (NULL, 0) views of the other pointer types: empty values
-        assert obj.ptr is None and obj.length == 0, f"unsupported RawValue {obj}"
-        if obj.type == otb.OTEL_VALUE_STRING:
-            av.string_value = ""
-        elif obj.type == otb.OTEL_VALUE_BYTES:
-            av.bytes_value = b""
-        elif obj.type == otb.OTEL_VALUE_ARRAY:
-            av.array_value.SetInParent()
-        elif obj.type == otb.OTEL_VALUE_MAP:
-            av.kvlist_value.SetInParent()
-        else:
-            raise AssertionError(f"unsupported RawValue {obj}")
-    elif isinstance(obj, (str, Str, RawStr)):
-        s = ref_str(obj)
-        av.string_value = s[:trunc] if trunc is not None else s  # code points, not bytes
-    elif isinstance(obj, (bytes, bytearray)):
-        av.bytes_value = bytes(obj)  # never truncated, never UTF-8-checked
-    elif isinstance(obj, bool):
-        av.bool_value = obj
-    elif isinstance(obj, int):
-        av.int_value = obj
-    elif isinstance(obj, float):
-        av.double_value = obj
-    elif isinstance(obj, (list, tuple)):
-        av.array_value.SetInParent()
-        for item in obj:
-            av.array_value.values.append(ref_value(item, trunc))
-    elif isinstance(obj, (dict, Map)):
-        av.kvlist_value.SetInParent()
-        for k, v in (obj.pairs if isinstance(obj, Map) else obj.items()):
-            av.kvlist_value.values.append(KeyValue(key=ref_str(k), value=ref_value(v)))
-    else:
-        raise TypeError(type(obj))
-    return av
 
 
 def ref_attributes(pairs, count_limit, length_limit) -> tuple[list, int]:
