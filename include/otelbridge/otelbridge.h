@@ -448,8 +448,9 @@ OTEL_API int32_t otel_propagation_inject(otel_engine *engine, const otel_span_co
 /* Reads incoming headers (names case-insensitive) with the configured propagators. Malformed
  * headers are ignored, never an error: *ctx is all-zero when no valid traceparent was found.
  * The trace state and baggage entries (percent-decoded string values) are written into buf and
- * returned as views; baggage may be NULL with max_baggage 0. OTEL_E_INVALID_ARG when buf is too
- * small for what was found. */
+ * returned as views; baggage may be NULL with max_baggage 0 (baggage is then not parsed).
+ * OTEL_E_INVALID_ARG when buf or baggage is too small for what was found; on any error every
+ * output is empty (zero context, empty trace state, no baggage). */
 OTEL_API int32_t otel_propagation_extract(otel_engine *engine, const otel_header *headers,
                                           size_t n_headers, otel_span_context *ctx,
                                           otel_str *trace_state, otel_attr *baggage,
