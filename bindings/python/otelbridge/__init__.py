@@ -1,0 +1,246 @@
+"""otelbridge: the Python binding of libotelbridge, one native OpenTelemetry engine per process.
+
+    import logging, otelbridge
+    otelbridge.configure(service_name="checkout", logs_exporter="otlp")
+    logging.getLogger(__name__).warning("card declined", extra={"order.id": 42})
+
+configure(**settings) takes the library's configuration keys (docs/configuration.md) as keyword
+arguments. The rule from keyword to key: upper-case it, then prefix OTEL_ unless it starts with
+OTELBRIDGE_:
+
+    service_name="x"            -> OTEL_SERVICE_NAME=x
+    logs_exporter="file"        -> OTEL_LOGS_EXPORTER=file
+    blrp_schedule_delay=50      -> OTEL_BLRP_SCHEDULE_DELAY=50
+    otelbridge_file_path="/t"   -> OTELBRIDGE_FILE_PATH=/t
+
+Values: str as given, bool as "true"/"false", int/float with str(); None is skipped. Values given
+here win over the environment, which the library reads for every key not given. Keys of the form
+OTEL_PYTHON_* are settings of this binding, not of the library:
+
+    python_log_code_attributes=True  -> code.file.path / code.function.name / code.line.number
+
+Keyword arguments that are not configuration keys:
+    attach_handler=True   attach otelbridge.logging.Handler to the root logger (the root
+                          logger's level is left alone: set it as you would for any handler)
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging as _stdlib_logging
+import os
+import threading
+from typing import Any, Dict, Optional, Union
+
+from ._native import ffi, lib
+
+__all__ = [
+    "OtelBridgeError",
+    "ConfigurationError",
+    "configure",
+    "flush",
+    "shutdown",
+    "setting_key",
+    "version",
+    "is_configured",
+]
+
+__version__ = "0.1.0"
+
+SettingValue = Union[str, bool, int, float, None]
+
+_ERR_LEN = 1024
+_DEFAULT_EXIT_TIMEOUT_S = 5.0
+
+_state_lock = threading.Lock()
+_configured = False
+_shut_down = False
+_handler: Optional[_stdlib_logging.Handler] = None
+_exit_timeout_s = _DEFAULT_EXIT_TIMEOUT_S
+_python_settings: Dict[str, str] = {}
+
+
+class OtelBridgeError(RuntimeError):
+    """A call into libotelbridge failed. `status` is the OTEL_E_* code, `message` its text."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class ConfigurationError(OtelBridgeError, ValueError):
+    """configure() was given a key the library does not know or a value that does not parse."""
+
+
+def version() -> str:
+    """The native library's version, "MAJOR.MINOR.PATCH"."""
+    return ffi.string(lib.otel_version()).decode()
+
+
+def _status_text(status: int) -> str:
+    return ffi.string(lib.otel_status_str(status)).decode("utf-8", "replace")
+
+
+def _err_text(buf: Any, status: int) -> str:
+    msg = ffi.string(buf).decode("utf-8", "replace")
+    return msg or _status_text(status)
+
+
+def _ostr(b: bytes) -> Any:
+    """An otel_str tuple over b (the caller keeps b alive for the call)."""
+    return (ffi.from_buffer(b), len(b))
+
+
+def setting_key(name: str) -> str:
+    """The configuration key for a configure() keyword: upper-cased, OTEL_-prefixed unless it
+    starts with OTELBRIDGE_."""
+    key = name.upper()
+    return key if key.startswith("OTELBRIDGE_") else "OTEL_" + key
+
+
+def _value_text(value: SettingValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"expected str, bool, int or float, got {type(value).__name__}")
+
+
+def python_setting(key: str, default: str = "") -> str:
+    """An OTEL_PYTHON_* setting: the value given to configure(), else the environment."""
+    if key in _python_settings:
+        return _python_settings[key]
+    return os.environ.get(key, default)
+
+
+def is_configured() -> bool:
+    """True once configure() succeeded (and until shutdown())."""
+    return _configured and not _shut_down
+
+
+def _timeout_ms(timeout_s: Optional[float]) -> int:
+    # The ABI's 0 means "no limit": None asks for that; any other value is at least 1 ms.
+    if timeout_s is None:
+        return 0
+    return max(1, min(int(round(timeout_s * 1000.0)), 0xFFFFFFFF))
+
+
+def configure(*, attach_handler: bool = True, **settings: SettingValue) -> None:
+    """Creates the process-wide engine. See the module docstring for the keyword rule.
+
+    Raises ConfigurationError (with the library's message) for an unknown key or a bad value,
+    OtelBridgeError if the engine cannot start or already exists.
+    """
+    global _configured, _handler, _exit_timeout_s
+    with _state_lock:
+        if _configured:
+            raise OtelBridgeError(-10, "otelbridge.configure() was already called in this "
+                                       "process")
+        native: Dict[str, str] = {}
+        python: Dict[str, str] = {}
+        for name, value in settings.items():
+            if value is None:
+                continue
+            key = setting_key(name)
+            try:
+                text = _value_text(value)
+            except TypeError as e:
+                raise ConfigurationError(-3, f"{name} ({key}): {e}") from None
+            (python if key.startswith("OTEL_PYTHON_") else native)[key] = text
+        for key in python:
+            if key not in _KNOWN_PYTHON_KEYS:
+                raise ConfigurationError(-2, f"unknown setting {key} (known binding settings: "
+                                             f"{', '.join(sorted(_KNOWN_PYTHON_KEYS))})")
+
+        cfg_p = ffi.new("otel_config **")
+        st = lib.otel_config_new(cfg_p)
+        if st != 0:
+            raise OtelBridgeError(st, f"otel_config_new: {_status_text(st)}")
+        cfg = cfg_p[0]
+        err = ffi.new("char[]", _ERR_LEN)
+        try:
+            for key, text in native.items():
+                kb, vb = key.encode(), text.encode("utf-8", "surrogatepass")
+                st = lib.otel_config_set(cfg, _ostr(kb), _ostr(vb), err, _ERR_LEN)
+                if st != 0:
+                    raise ConfigurationError(st, f"{key}={text!r}: {_err_text(err, st)}")
+            lang = b"python"
+            st = lib.otel_config_set_sdk_language(cfg, _ostr(lang))
+            if st != 0:
+                raise OtelBridgeError(st, f"otel_config_set_sdk_language: {_status_text(st)}")
+            err[0] = b"\0"
+            st = lib.otel_init(cfg, err, _ERR_LEN)
+            if st != 0:
+                cls = ConfigurationError if st in (-2, -3) else OtelBridgeError
+                raise cls(st, f"otel_init: {_err_text(err, st)}")
+        finally:
+            lib.otel_config_free(cfg)
+
+        _python_settings.update(python)
+        exit_ms = native.get("OTELBRIDGE_EXIT_TIMEOUT") or os.environ.get("OTELBRIDGE_EXIT_TIMEOUT")
+        try:
+            _exit_timeout_s = int(exit_ms) / 1000.0 if exit_ms else _DEFAULT_EXIT_TIMEOUT_S
+        except ValueError:
+            _exit_timeout_s = _DEFAULT_EXIT_TIMEOUT_S
+        _configured = True
+
+    from . import logging as _otel_logging
+
+    _otel_logging.install_record_factory()
+    if attach_handler:
+        _handler = _otel_logging.Handler()
+        _stdlib_logging.getLogger().addHandler(_handler)
+    atexit.register(_at_exit)
+
+
+_KNOWN_PYTHON_KEYS = frozenset({"OTEL_PYTHON_LOG_CODE_ATTRIBUTES"})
+
+
+def flush(timeout_s: Optional[float] = 5.0) -> bool:
+    """Exports everything queued now. True when it all left, False on timeout.
+
+    timeout_s=None waits without limit. Before configure() or after shutdown(): returns True
+    (nothing to flush)."""
+    if not is_configured():
+        return True
+    st = lib.otel_engine_flush(ffi.NULL, _timeout_ms(timeout_s))
+    if st == 0:
+        return True
+    if st == -8:  # OTEL_E_TIMEOUT
+        return False
+    if st in (-7, -9):  # shut down / not initialised meanwhile
+        return True
+    raise OtelBridgeError(st, f"otel_engine_flush: {_status_text(st)}")
+
+
+def shutdown(timeout_s: Optional[float] = 5.0) -> bool:
+    """Flushes, then stops the engine; detaches the handler configure() attached.
+
+    True when everything was exported, False on timeout (the rest is counted as dropped).
+    Calling it again, or before configure(), returns True and does nothing."""
+    global _shut_down, _handler
+    with _state_lock:
+        if not _configured or _shut_down:
+            return True
+        _shut_down = True
+        h, _handler = _handler, None
+    if h is not None:
+        _stdlib_logging.getLogger().removeHandler(h)
+    st = lib.otel_engine_shutdown(ffi.NULL, _timeout_ms(timeout_s))
+    if st in (0, -7):
+        return True
+    if st == -8:
+        return False
+    raise OtelBridgeError(st, f"otel_engine_shutdown: {_status_text(st)}")
+
+
+def _at_exit() -> None:
+    # Bounded: never hang the interpreter's exit on an unreachable collector. The library also
+    # flushes at exit(); this runs earlier, while Python objects are still alive.
+    try:
+        flush(_exit_timeout_s)
+    except Exception:
+        pass

@@ -1,0 +1,134 @@
+"""cffi builder for otelbridge._native (out-of-line API mode).
+
+Where the native library is found, first match wins:
+  1. $OTELBRIDGE_PREFIX, either
+       - a source checkout: <prefix>/include/otelbridge/otelbridge.h and the library in
+         $OTELBRIDGE_BUILD_DIR/src (if set) or <prefix>/build/src, or
+       - an install prefix: <prefix>/include and <prefix>/lib (lib64, lib/<multiarch>);
+  2. pkg-config: `pkg-config --cflags --libs otelbridge` (the installed library);
+  3. this repository: ../../include and ../../build/src (development in place).
+An explicit $OTELBRIDGE_PREFIX wins over pkg-config so that a developer can build against a
+checkout while an older release is installed. The extension gets an rpath to the library's
+directory unless it is a system directory.
+
+The cdef is read from the header itself, between the OTEL_CDEF_BEGIN and OTEL_CDEF_END markers,
+with "OTEL_API " stripped, so the binding can never drift from the ABI.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+from cffi import FFI
+
+HERE = Path(__file__).resolve().parent
+HEADER_REL = Path("otelbridge") / "otelbridge.h"
+SYSTEM_LIBDIRS = {"/lib", "/usr/lib", "/lib64", "/usr/lib64", "/usr/lib/x86_64-linux-gnu",
+                  "/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"}
+
+
+class _Location:
+    def __init__(self, include_dirs: list[str], library_dirs: list[str], origin: str,
+                 extra_compile_args: list[str] | None = None) -> None:
+        self.include_dirs = include_dirs
+        self.library_dirs = library_dirs
+        self.origin = origin
+        self.extra_compile_args = extra_compile_args or []
+
+    def header(self) -> Path:
+        for d in self.include_dirs:
+            p = Path(d) / HEADER_REL
+            if p.is_file():
+                return p
+        raise RuntimeError(f"otelbridge.h not found under {self.include_dirs} ({self.origin})")
+
+
+def _has_lib(d: Path) -> bool:
+    return any((d / n).exists() for n in ("libotelbridge.so", "libotelbridge.dylib"))
+
+
+def _from_prefix(prefix: Path, origin: str) -> _Location | None:
+    if not (prefix / "include" / HEADER_REL).is_file():
+        return None
+    build = os.environ.get("OTELBRIDGE_BUILD_DIR")
+    candidates = ([Path(build) / "src"] if build else []) + [
+        prefix / "build" / "src", prefix / "lib", prefix / "lib64",
+        *sorted((prefix / "lib").glob("*-linux-gnu"))]
+    for c in candidates:
+        if _has_lib(c):
+            return _Location([str(prefix / "include")], [str(c.resolve())],
+                             origin)
+    raise RuntimeError(f"{origin}: libotelbridge not found in "
+                       f"{[str(c) for c in candidates]}; build it first (ninja -C build)")
+
+
+def _from_pkg_config() -> _Location | None:
+    try:
+        out = subprocess.run(["pkg-config", "--cflags", "--libs", "otelbridge"],
+                             capture_output=True, text=True, check=False)
+    except OSError:
+        return None
+    if out.returncode != 0:
+        return None
+    inc, lib, other = [], [], []
+    for tok in shlex.split(out.stdout):
+        if tok.startswith("-I"):
+            inc.append(tok[2:])
+        elif tok.startswith("-L"):
+            lib.append(tok[2:])
+        elif tok.startswith("-l"):
+            pass
+        else:
+            other.append(tok)
+    if not inc:
+        inc = ["/usr/include", "/usr/local/include"]
+    return _Location(inc, lib, "pkg-config otelbridge",
+                     [t for t in other if t.startswith(("-D", "-pthread"))])
+
+
+def locate() -> _Location:
+    prefix = os.environ.get("OTELBRIDGE_PREFIX")
+    if prefix:
+        loc = _from_prefix(Path(prefix).resolve(), f"OTELBRIDGE_PREFIX={prefix}")
+        if loc is None:
+            raise RuntimeError(f"OTELBRIDGE_PREFIX={prefix}: no include/{HEADER_REL} there")
+        return loc
+    loc = _from_pkg_config()
+    if loc is not None:
+        return loc
+    loc = _from_prefix(HERE.parent.parent, "this checkout")  # bindings/python -> repo root
+    if loc is not None:
+        return loc
+    raise RuntimeError("libotelbridge not found: install it (pkg-config otelbridge), or set "
+                       "OTELBRIDGE_PREFIX to an install prefix or to a built checkout")
+
+
+def read_cdef(header: Path) -> str:
+    text = header.read_text(encoding="utf-8")
+    m = re.search(r"/\*\s*OTEL_CDEF_BEGIN\s*\*/(.*?)/\*\s*OTEL_CDEF_END\s*\*/", text, re.S)
+    if m is None:
+        raise RuntimeError(f"{header}: OTEL_CDEF_BEGIN/OTEL_CDEF_END markers not found")
+    return m.group(1).replace("OTEL_API ", "")
+
+
+_loc = locate()
+ffibuilder = FFI()
+ffibuilder.cdef(read_cdef(_loc.header()))
+_rpath = [d for d in _loc.library_dirs if os.path.normpath(d) not in SYSTEM_LIBDIRS]
+ffibuilder.set_source(
+    "otelbridge._native",
+    "#include <otelbridge/otelbridge.h>\n",
+    include_dirs=_loc.include_dirs,
+    library_dirs=_loc.library_dirs,
+    libraries=["otelbridge"],
+    extra_compile_args=_loc.extra_compile_args,
+    extra_link_args=[f"-Wl,-rpath,{d}" for d in _rpath],
+)
+
+if __name__ == "__main__":
+    print(f"building against {_loc.origin}: include {_loc.include_dirs}, lib {_loc.library_dirs}")
+    ffibuilder.compile(verbose=True)
