@@ -4,6 +4,7 @@
 #include <exception>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "config.h"
 #include "diag.h"
@@ -394,7 +395,18 @@ OTEL_API int32_t otel_span_record_exception(otel_span span, otel_str type, otel_
       (n_attrs && !attrs) || n_attrs > 1024)
     return OTEL_E_INVALID_ARG;
   // The semantic-convention exception event: exception.* first, then the caller's attributes.
-  otel_attr all[1024 + 3];
+  // A small array on the stack (callers' threads may have small stacks), the heap past it.
+  otel_attr small[16];
+  std::vector<otel_attr> large;
+  otel_attr *all = small;
+  if (n_attrs + 3 > sizeof small / sizeof small[0]) {
+    try {
+      large.resize(n_attrs + 3);
+    } catch (...) {
+      return OTEL_E_NO_MEMORY;  // no exception crosses the C boundary
+    }
+    all = large.data();
+  }
   size_t n = 0;
   if (type.len) all[n++] = otel_attr{otel_cstr("exception.type"), otel_value_str(type)};
   if (message.len) all[n++] = otel_attr{otel_cstr("exception.message"), otel_value_str(message)};
