@@ -4,6 +4,8 @@ lib              the loaded libotelbridge (session); a missing library is a test
 engine_factory   builds FileEngine objects writing into the test's tmp_path; closes leftovers.
 module_engine_factory  the same, per module (for a corpus emitted once and checked by many tests).
 rx               a receiver (collector.py) for the test; modules with other needs define their own.
+pkg_dir          the Python binding (bindings/python) with its cffi extension built against this
+                 checkout, once per session (pybinding.py); put it on PYTHONPATH of a subprocess.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pytest
 import collector
 import oracle
 import otb
+import pybinding
 
 # Variables that would change what an engine does; the C library reads the environment at
 # otel_engine_new(), so the test process must not inherit them.
@@ -172,3 +175,8 @@ def rx(tmp_path):
     yield r
     if r.proc.poll() is None:
         r.stop()
+
+
+@pytest.fixture(scope="session")
+def pkg_dir(tmp_path_factory):
+    return pybinding.build_package(tmp_path_factory.mktemp("otelbridge_py"))

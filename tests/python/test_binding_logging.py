@@ -11,80 +11,9 @@ field by field. The expected values are computed here, independently of the bind
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
-import pytest
-
-import oracle
-import otb
-
-REPO = Path(__file__).resolve().parents[2]
-BINDING = REPO / "bindings" / "python"
-
-
-@pytest.fixture(scope="module")
-def pkg_dir(tmp_path_factory) -> Path:
-    lib_path = otb.library_path()
-    if not lib_path.exists():
-        pytest.fail(f"libotelbridge not found at {lib_path}", pytrace=False)
-    out = tmp_path_factory.mktemp("otelbridge_py")
-    shutil.copytree(BINDING / "otelbridge", out / "otelbridge")
-    env = dict(os.environ, OTELBRIDGE_PREFIX=str(REPO),
-               OTELBRIDGE_BUILD_DIR=str(lib_path.resolve().parent.parent))
-    # The same builder setup.py uses (cffi_modules), compiled in place: no wheel/pip needed.
-    code = ("import runpy; ns = runpy.run_path(%r); ns['ffibuilder'].compile(tmpdir=%r)"
-            % (str(BINDING / "otelbridge_build.py"), str(out)))
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                       timeout=120)
-    assert r.returncode == 0, f"building the binding failed:\n{r.stdout}\n{r.stderr}"
-    assert list((out / "otelbridge").glob("_native*.so")), "no extension module was built"
-    return out
-
-
-def run_child(pkg_dir: Path, body: str, tmp_path: Path, check: bool = True):
-    script = tmp_path / "child.py"
-    script.write_text(textwrap.dedent(body))
-    env = {k: v for k, v in os.environ.items()
-           if not (k.startswith("OTEL_") or k.startswith("OTELBRIDGE_"))}
-    env["PYTHONPATH"] = str(pkg_dir)
-    r = subprocess.run([sys.executable, str(script), str(tmp_path / "out.bin")], env=env,
-                       capture_output=True, text=True, timeout=30, cwd=tmp_path)
-    if check:
-        assert r.returncode == 0, f"child failed ({r.returncode}):\n{r.stdout}\n{r.stderr}"
-    return r
-
-
-def any_value(v):
-    kind = v.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "array_value":
-        return [any_value(x) for x in v.array_value.values]
-    if kind == "kvlist_value":
-        return {kv.key: any_value(kv.value) for kv in v.kvlist_value.values}
-    return getattr(v, kind)
-
-
-def attrs_of(msg) -> dict:
-    return {kv.key: any_value(kv.value) for kv in msg.attributes}
-
-
-def read_logs(path: Path):
-    """[(resource attrs, scope name, LogRecord)] in export order."""
-    out = []
-    for frame in oracle.read_frames(path.read_bytes()):
-        req = oracle.decode_frame(frame)
-        assert not oracle.has_unknown_fields(req)
-        for rl in req.resource_logs:
-            for sl in rl.scope_logs:
-                for rec in sl.log_records:
-                    out.append((attrs_of(rl.resource), sl.scope.name, rec))
-    return out
+from pybinding import attrs_of, read_logs, run_child
 
 
 # The expected mapping, written from the notes' table (not from the binding's code).

@@ -19,6 +19,15 @@ OTEL_PYTHON_* are settings of this binding, not of the library:
 
     python_log_code_attributes=True  -> code.file.path / code.function.name / code.line.number
 
+Where things go:
+  - The engine's own diagnostics (export failures, bad environment values...) go to stderr, one
+    line each, at OTEL_LOG_LEVEL (default info). They are deliberately NOT routed into `logging`:
+    they can come from the engine's worker thread and from the library's exit handler after the
+    interpreter is finalized, and a record of ours about a failing export would feed the same
+    failing export (the recursion the official SDK keeps fixing).
+  - multiprocessing children (fork/forkserver) flush before their os._exit (see below); spawn
+    and forkserver children must call configure() themselves (they do not inherit the engine).
+
 Keyword arguments that are not configuration keys:
     attach_handler=True   attach otelbridge.logging.Handler to the root logger (the root
                           logger's level is left alone: set it as you would for any handler)
@@ -193,6 +202,7 @@ def configure(*, attach_handler: bool = True, **settings: SettingValue) -> None:
     if attach_handler:
         _handler = _otel_logging.Handler()
         _stdlib_logging.getLogger().addHandler(_handler)
+    _install_process_hooks()
     atexit.register(_at_exit)
 
 
@@ -235,6 +245,56 @@ def shutdown(timeout_s: Optional[float] = 5.0) -> bool:
     if st == -8:
         return False
     raise OtelBridgeError(st, f"otel_engine_shutdown: {_status_text(st)}")
+
+
+# ---- multiprocessing -------------------------------------------------------------------------
+# A multiprocessing child (fork and forkserver start methods) ends with os._exit(), so neither
+# atexit nor the library's C atexit runs there: what the child logged since the engine's last
+# export would be lost. multiprocessing runs its own exit function (util._exit_function) before
+# os._exit, and that runs the util.Finalize callbacks with an exit priority. We register one (at
+# the lowest priority, so it runs after the other finalizers, which may still log) that flushes
+# the engine, bounded by the exit timeout. multiprocessing clears the finalizer registry in every
+# new child, so the registration is renewed there by a util.register_after_fork callback.
+# Not covered: a child killed by a signal (Pool.terminate(), also Pool's `with` block, sends
+# SIGTERM), and a bare os.fork() child that calls os._exit() itself: call otelbridge.flush()
+# before those exits.
+
+class _ForkToken:
+    """register_after_fork keeps a weak reference to an object; this module-level one lives as
+    long as the interpreter."""
+
+
+_fork_token = _ForkToken()
+
+
+def _install_process_hooks() -> None:
+    try:
+        import multiprocessing.util as mp_util
+    except ImportError:  # pragma: no cover (a Python built without multiprocessing)
+        return
+    _register_mp_finalizer()
+    mp_util.register_after_fork(_fork_token, _after_mp_fork)
+
+
+def _after_mp_fork(_token: object) -> None:
+    _register_mp_finalizer()
+
+
+def _register_mp_finalizer() -> None:
+    import multiprocessing.util as mp_util
+
+    mp_util.Finalize(None, _mp_exit_flush, exitpriority=-(1 << 30))
+
+
+def _mp_exit_flush() -> None:
+    import multiprocessing
+
+    if multiprocessing.parent_process() is None:
+        return  # the main process: atexit (_at_exit) and the library's exit handler flush it
+    try:
+        flush(_exit_timeout_s)
+    except Exception:
+        pass
 
 
 def _at_exit() -> None:

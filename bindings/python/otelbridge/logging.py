@@ -12,21 +12,31 @@ differences:
   - the timestamp is exact to the nanosecond when the record came from the record factory that
     otelbridge.configure() installs (else int(record.created * 1e9), as upstream).
 
-One record is one call into the library (otel_log_emit); the trace context is the emitting
-thread's current one. Scope handles are cached per logger name in a plain dict (the library
-returns the same handle for the same name, so a race only costs a duplicate lookup).
+One record is one call into the library (otel_log_emit); the trace context is the one
+current_span_context() returns. Scope handles are cached per logger name in a plain dict (the
+library returns the same handle for the same name, so a race only costs a duplicate lookup).
+The same record path (emit_record, the attribute rules, exception_attributes) serves the loguru
+sink (otelbridge.loguru), the structlog processor (otelbridge.structlog) and the
+opentelemetry-api Logger (otelbridge.api.logs).
+
+No recursion, no deadlock: the handler takes no lock per record (handle() skips the handler
+lock), never calls logging itself, and a record logged on a thread from inside this handler's
+emit (a formatter or an extra's __str__ that logs, a signal handler) is emitted one level deep
+only; deeper ones are dropped by this handler. The engine's own diagnostics never become records:
+they go to stderr (see otelbridge/__init__.py).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._native import ffi, lib
 
-__all__ = ["Handler", "severity", "install_record_factory"]
+__all__ = ["Handler", "severity", "install_record_factory", "current_span_context"]
 
 # LogRecord's own fields (the official handler's list), plus what otelbridge adds itself.
 _RESERVED = frozenset({
@@ -111,7 +121,99 @@ def _time_ns(record: logging.LogRecord) -> int:
     return int(created * 1e9)
 
 
+# ---- the shared record path ---------------------------------------------------------------------
+# The Handler, the loguru sink (otelbridge.loguru), the structlog processor (otelbridge.structlog)
+# and the opentelemetry-api Logger (otelbridge.api.logs) all emit through the functions below, so
+# the mapping of values, exceptions, levels and trace context lives in one place.
+
+AttrList = List[Tuple[str, Any]]
+
+_scopes: Dict[str, Any] = {}
+_level_texts: Dict[str, Tuple[Any, Any]] = {}
+_EMPTY = (ffi.NULL, 0)
+
+
+def current_span_context() -> Any:
+    """The trace context for a record emitted now, as the `ctx` argument of otel_log_emit.
+
+    ffi.NULL means "the emitting thread's current native context" (otel_context_attach). Every
+    emitter of this package calls this one function, so a change of where the current span comes
+    from applies to all of them."""
+    return ffi.NULL
+
+
+def scope_for(name: str) -> Any:
+    """The cached otel_scope for an instrumentation scope name; None before configure() or after
+    shutdown() (not cached then). A plain dict: the library returns the same handle for the same
+    name, so a race between threads only costs a duplicate lookup."""
+    scope = _scopes.get(name)
+    if scope is None:
+        nb = _utf8(name)
+        out = ffi.new("otel_scope **")
+        st = lib.otel_scope_get(ffi.NULL, (ffi.from_buffer(nb), len(nb)), _EMPTY, _EMPTY,
+                                ffi.NULL, 0, out)
+        if st != 0:
+            return None
+        scope = out[0]
+        _scopes[name] = scope
+    return scope
+
+
+def severity_text(name: str) -> Any:
+    """An otel_str initialiser for a level name (WARNING -> WARN, CRITICAL -> FATAL), cached."""
+    v = _level_texts.get(name)
+    if v is None:
+        text = _utf8(_TEXT_RENAME.get(name, name))
+        buf = ffi.new("char[]", text)
+        v = ((buf, len(text)), buf)  # the tuple keeps buf alive
+        _level_texts[name] = v
+    return v[0]
+
+
+def exception_attributes(exc_type: Any, exc: Any, tb: Any) -> AttrList:
+    """exception.type / exception.message / exception.stacktrace, as the official handler."""
+    return [("exception.type", getattr(exc_type, "__name__", _safe_str(exc_type))),
+            ("exception.message", _safe_str(exc)),
+            ("exception.stacktrace", "".join(traceback.format_exception(exc_type, exc, tb)))]
+
+
+def emit_record(scope: Any, time_ns: int, severity_number: int, sev_text: Any, body: Any,
+         attrs: AttrList, event_name: bytes = b"", ctx: Any = None) -> int:
+    """One otel_log_emit call: body is str (or any attribute value, None = no body), attrs a list
+    of (key, value) converted by the attribute rules (see _set_value), ctx an otel_span_context
+    pointer or None for current_span_context(). Returns the library's status (drops are counted
+    by the engine; callers that serve a logging call ignore it)."""
+    keep: List[Any] = []
+    n = len(attrs)
+    c_attrs = ffi.new("otel_attr[]", n) if n else ffi.NULL
+    for i, (key, value) in enumerate(attrs):
+        a = c_attrs[i]
+        kb = _utf8(key) if isinstance(key, str) else _utf8(_safe_str(key))
+        kbuf = ffi.from_buffer(kb)
+        keep.append(kbuf)
+        a.key.ptr = kbuf
+        a.key.len = len(kb)
+        _set_value(a.value, value, keep)
+    if body is None:
+        c_body = ffi.NULL
+    else:
+        c_body = ffi.new("otel_value *")
+        _set_value(c_body, body, keep)
+    ev = ffi.from_buffer(event_name)
+    return lib.otel_log_emit(scope, time_ns, 0, severity_number, sev_text, c_body, c_attrs, n,
+                             (ev, len(event_name)),
+                             current_span_context() if ctx is None else ctx)
+
+
 # ---- the handler --------------------------------------------------------------------------------
+
+# Re-entrancy: a record logged on a thread while that thread is inside Handler.emit (by a
+# formatter, a __str__ of an extra value, a signal handler) is emitted too, one level deep; a
+# record logged from inside THAT emission is dropped by this handler (other handlers still get
+# it). So a formatter that logs on every call adds one record per record instead of recursing.
+_MAX_DEPTH = 2
+_tls = threading.local()
+
 
 class Handler(logging.Handler):
     """A logging.Handler that emits every record into the otelbridge engine.
@@ -119,6 +221,14 @@ class Handler(logging.Handler):
     code_attributes: add code.file.path / code.function.name / code.line.number; default: the
     OTEL_PYTHON_LOG_CODE_ATTRIBUTES setting (configure() or the environment), off.
     Records are dropped (silently) before configure() and after shutdown().
+
+    Thread-safe without the handler lock: handle() does not take self.lock (the engine's emit is
+    thread-safe and the caches are plain dicts), so no lock is taken per record and no lock-order
+    deadlock with other handlers is possible. close() does not stop the handler: logging.config
+    closes every handler it knows when it reconfigures, also those that stay attached to loggers
+    it leaves alone, and those keep emitting. flush() does nothing; otelbridge.flush() flushes the
+    engine (a handler flush runs under logging's module lock during dictConfig and at exit, where
+    waiting for an exporter would block every other thread's logging).
     """
 
     def __init__(self, level: int = logging.NOTSET, *,
@@ -128,38 +238,26 @@ class Handler(logging.Handler):
             from . import python_setting
             code_attributes = _truthy(python_setting("OTEL_PYTHON_LOG_CODE_ATTRIBUTES", "false"))
         self.code_attributes = bool(code_attributes)
-        self._scopes: Dict[str, Any] = {}
-        self._levels: Dict[Tuple[int, str], Tuple[int, Any, Any]] = {}
-        self._empty = (ffi.NULL, 0)  # otel_str initialisers: cffi builds the struct per call
 
-    # -- lookups ---------------------------------------------------------------------------------
+    def handle(self, record: logging.LogRecord) -> Any:  # type: ignore[override]
+        rv = self.filter(record)
+        if rv:
+            if isinstance(rv, logging.LogRecord):  # Python 3.12+: a filter may return a record
+                record = rv
+            self.emit(record)
+        return rv
 
-    def _scope(self, name: str) -> Any:
-        scope = self._scopes.get(name)
-        if scope is None:
-            nb = _utf8(name)
-            out = ffi.new("otel_scope **")
-            st = lib.otel_scope_get(ffi.NULL, (ffi.from_buffer(nb), len(nb)), self._empty,
-                                    self._empty, ffi.NULL, 0, out)
-            if st != 0:
-                return None  # not initialised / shut down: do not cache
-            scope = out[0]
-            self._scopes[name] = scope
-        return scope
-
-    def _level(self, levelno: int, levelname: str) -> Tuple[int, Any, Any]:
-        k = (levelno, levelname)
-        v = self._levels.get(k)
-        if v is None:
-            text = _utf8(_TEXT_RENAME.get(levelname, levelname))
-            buf = ffi.new("char[]", text)
-            v = (severity(levelno), (buf, len(text)), buf)  # the tuple keeps buf alive
-            self._levels[k] = v
-        return v
+    def flush(self) -> None:
+        pass
 
     # -- emit -----------------------------------------------------------------------------------
 
     def emit(self, record: logging.LogRecord) -> None:
+        tls = _tls
+        depth = getattr(tls, "depth", 0)
+        if depth >= _MAX_DEPTH:
+            return
+        tls.depth = depth + 1
         try:
             self._emit(record)
         except RecursionError:
@@ -169,22 +267,22 @@ class Handler(logging.Handler):
                 self.handleError(record)  # stderr only; never a logging call
             except Exception:
                 pass
+        finally:
+            tls.depth = depth
 
     def _emit(self, record: logging.LogRecord) -> None:
-        scope = self._scope(record.name)
+        scope = scope_for(record.name)
         if scope is None:
             return
-        sev, sev_text, _ = self._level(record.levelno, record.levelname)
-
         body_text = self.format(record) if self.formatter is not None else record.getMessage()
 
-        attrs: List[Tuple[str, Any]] = []
+        attrs: AttrList = []
         event_name = b""
         for key, value in record.__dict__.items():
             if key in _RESERVED:
                 continue
             if key == _EVENT_NAME_KEY:
-                event_name = _utf8(value if isinstance(value, str) else str(value))
+                event_name = _utf8(value if isinstance(value, str) else _safe_str(value))
                 continue
             attrs.append((key, value))
         if self.code_attributes:
@@ -193,34 +291,9 @@ class Handler(logging.Handler):
             attrs.append(("code.line.number", record.lineno))
         exc_info = record.exc_info
         if exc_info and exc_info[0] is not None:
-            exc_type, exc, tb = exc_info
-            attrs.append(("exception.type", exc_type.__name__))
-            attrs.append(("exception.message", _safe_str(exc)))
-            attrs.append(("exception.stacktrace",
-                          "".join(traceback.format_exception(exc_type, exc, tb))))
-
-        keep: List[Any] = []
-        n = len(attrs)
-        c_attrs = ffi.new("otel_attr[]", n) if n else ffi.NULL
-        for i, (key, value) in enumerate(attrs):
-            a = c_attrs[i]
-            kb = _utf8(key) if isinstance(key, str) else _utf8(str(key))
-            kbuf = ffi.from_buffer(kb)
-            keep.append(kbuf)
-            a.key.ptr = kbuf
-            a.key.len = len(kb)
-            _set_value(a.value, value, keep)
-
-        body = ffi.new("otel_value *")
-        bb = _utf8(body_text)
-        bbuf = ffi.from_buffer(bb)
-        body.type = _VALUE_STRING
-        body.u.str.ptr = bbuf
-        body.u.str.len = len(bb)
-
-        ev = ffi.from_buffer(event_name)
-        lib.otel_log_emit(scope, _time_ns(record), 0, sev, sev_text, body, c_attrs, n,
-                          (ev, len(event_name)), ffi.NULL)
+            attrs.extend(exception_attributes(*exc_info))
+        emit_record(scope, _time_ns(record), severity(record.levelno), severity_text(record.levelname),
+             body_text, attrs, event_name)
         # The status is deliberately ignored: drops (queue full, shutdown) are counted by the
         # engine, and a handler must not fail the application's logging call.
 

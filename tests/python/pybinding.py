@@ -1,0 +1,108 @@
+"""Helpers for the Python binding's tests (bindings/python): build the cffi extension once per
+session (the `pkg_dir` fixture in conftest.py calls build_package), run a scenario in a
+subprocess, and read what the file exporter wrote, decoded with the official opentelemetry-proto.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Dict, Optional
+
+import oracle
+import otb
+
+REPO = Path(__file__).resolve().parents[2]
+BINDING = REPO / "bindings" / "python"
+
+
+def build_package(out: Path) -> Path:
+    """Copies the otelbridge package into `out` and compiles its cffi extension there, against
+    this checkout (OTELBRIDGE_PREFIX=<repo>, the library of $OTELBRIDGE_LIBRARY's build dir)."""
+    lib_path = otb.library_path()
+    if not lib_path.exists():
+        raise AssertionError(f"libotelbridge not found at {lib_path}")
+    shutil.copytree(BINDING / "otelbridge", out / "otelbridge")
+    env = dict(os.environ, OTELBRIDGE_PREFIX=str(REPO),
+               OTELBRIDGE_BUILD_DIR=str(lib_path.resolve().parent.parent))
+    # The same builder setup.py uses (cffi_modules), compiled in place: no wheel/pip needed.
+    code = ("import runpy; ns = runpy.run_path(%r); ns['ffibuilder'].compile(tmpdir=%r)"
+            % (str(BINDING / "otelbridge_build.py"), str(out)))
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, f"building the binding failed:\n{r.stdout}\n{r.stderr}"
+    assert list((out / "otelbridge").glob("_native*.so")), "no extension module was built"
+    return out
+
+
+def child_env(pkg_dir: Path, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith("OTEL_") or k.startswith("OTELBRIDGE_"))}
+    env["PYTHONPATH"] = str(pkg_dir)
+    env.update(extra or {})
+    return env
+
+
+def run_child(pkg_dir: Path, body: str, tmp_path: Path, check: bool = True,
+              env: Optional[Dict[str, str]] = None, timeout: float = 30,
+              args: Optional[list] = None):
+    """Runs `body` (dedented) as tmp_path/child.py with argv[1] = tmp_path/out.bin (or `args`),
+    the package on PYTHONPATH and no inherited OTEL_*/OTELBRIDGE_* variables."""
+    script = tmp_path / "child.py"
+    script.write_text(textwrap.dedent(body))
+    argv = [str(a) for a in (args if args is not None else [tmp_path / "out.bin"])]
+    r = subprocess.run([sys.executable, str(script), *argv], env=child_env(pkg_dir, env),
+                       capture_output=True, text=True, timeout=timeout, cwd=tmp_path)
+    if check:
+        assert r.returncode == 0, f"child failed ({r.returncode}):\n{r.stdout}\n{r.stderr}"
+    return r
+
+
+def any_value(v):
+    kind = v.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [any_value(x) for x in v.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: any_value(kv.value) for kv in v.kvlist_value.values}
+    return getattr(v, kind)
+
+
+def attrs_of(msg) -> dict:
+    return {kv.key: any_value(kv.value) for kv in msg.attributes}
+
+
+def read_logs(path: Path):
+    """[(resource attrs, scope name, LogRecord)] in export order."""
+    out = []
+    data = path.read_bytes() if path.exists() else b""
+    for frame in oracle.read_frames(data):
+        req = oracle.decode_frame(frame)
+        assert not oracle.has_unknown_fields(req)
+        for rl in req.resource_logs:
+            for sl in rl.scope_logs:
+                for rec in sl.log_records:
+                    out.append((attrs_of(rl.resource), sl.scope.name, rec))
+    return out
+
+
+def rx_logs(rx):
+    """[(resource attrs, scope name, LogRecord)] the real receiver got, in arrival order, each
+    request parsed with the official opentelemetry-proto (from the receiver's OTLP/JSON)."""
+    out = []
+    path = rx.out / "logs.jsonl"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    for line in text.split("\n"):
+        if not line:
+            continue
+        req = oracle.json_line_to_request(line)
+        for rl in req.resource_logs:
+            for sl in rl.scope_logs:
+                for rec in sl.log_records:
+                    out.append((attrs_of(rl.resource), sl.scope.name, rec))
+    return out
