@@ -177,30 +177,50 @@ def exception_attributes(exc_type: Any, exc: Any, tb: Any) -> AttrList:
             ("exception.stacktrace", "".join(traceback.format_exception(exc_type, exc, tb)))]
 
 
-def emit_record(scope: Any, time_ns: int, severity_number: int, sev_text: Any, body: Any,
-         attrs: AttrList, event_name: bytes = b"", ctx: Any = None) -> int:
-    """One otel_log_emit call: body is str (or any attribute value, None = no body), attrs a list
-    of (key, value) converted by the attribute rules (see _set_value), ctx an otel_span_context
-    pointer or None for current_span_context(). Returns the library's status (drops are counted
-    by the engine; callers that serve a logging call ignore it)."""
-    keep: List[Any] = []
-    n = len(attrs)
+def attr_array(attrs: Any, keep: List[Any], structured: bool = False) -> Tuple[Any, int]:
+    """An otel_attr[] for a list of (key, value) pairs (or a Mapping); the buffers it points
+    into are appended to keep. Values by the attribute rules (_set_value), or with structured=True
+    as full OTLP AnyValues (_set_any_value: maps and mixed arrays kept)."""
+    items = list(attrs.items()) if hasattr(attrs, "items") else attrs
+    n = len(items)
     c_attrs = ffi.new("otel_attr[]", n) if n else ffi.NULL
-    for i, (key, value) in enumerate(attrs):
+    if n:
+        keep.append(c_attrs)
+    for i, (key, value) in enumerate(items):
         a = c_attrs[i]
         kb = _utf8(key) if isinstance(key, str) else _utf8(_safe_str(key))
         kbuf = ffi.from_buffer(kb)
         keep.append(kbuf)
         a.key.ptr = kbuf
         a.key.len = len(kb)
-        _set_value(a.value, value, keep)
+        if structured:
+            _set_any_value(a.value, value, keep, 1)
+        else:
+            _set_value(a.value, value, keep)
+    return c_attrs, n
+
+
+def emit_record(scope: Any, time_ns: int, severity_number: int, sev_text: Any, body: Any,
+                attrs: AttrList, event_name: bytes = b"", ctx: Any = None,
+                structured: bool = False, observed_ns: int = 0) -> int:
+    """One otel_log_emit call: body is str (or any attribute value, None = no body), attrs a list
+    of (key, value) converted by the attribute rules (see _set_value; structured=True: as OTLP
+    AnyValues, for the opentelemetry-api Logger), ctx an otel_span_context pointer or None for
+    current_span_context(). Returns the library's status (drops are counted by the engine;
+    callers that serve a logging call ignore it)."""
+    keep: List[Any] = []
+    c_attrs, n = attr_array(attrs, keep, structured)
     if body is None:
         c_body = ffi.NULL
     else:
         c_body = ffi.new("otel_value *")
-        _set_value(c_body, body, keep)
+        if structured:
+            _set_any_value(c_body, body, keep, 1)
+        else:
+            _set_value(c_body, body, keep)
     ev = ffi.from_buffer(event_name)
-    return lib.otel_log_emit(scope, time_ns, 0, severity_number, sev_text, c_body, c_attrs, n,
+    return lib.otel_log_emit(scope, time_ns, observed_ns, severity_number, sev_text, c_body,
+                             c_attrs, n,
                              (ev, len(event_name)),
                              current_span_context() if ctx is None else ctx)
 
@@ -347,3 +367,42 @@ def _set_value(out: Any, v: Any, keep: List[Any]) -> None:
         out.type = _VALUE_STRING
         out.u.str.ptr = buf
         out.u.str.len = len(b)
+
+
+_VALUE_EMPTY = 0
+_VALUE_MAP = 7
+_MAX_VALUE_DEPTH = 16
+
+
+def _set_any_value(out: Any, v: Any, keep: List[Any], depth: int) -> None:
+    """Fills an otel_value from an OTLP AnyValue: None -> empty, Mapping -> map, list/tuple ->
+    array (types may mix), the attribute types as _set_value; anything else (and nesting deeper
+    than the library accepts) as str(v)."""
+    if v is None:
+        out.type = _VALUE_EMPTY
+    elif isinstance(v, (list, tuple)) and depth < _MAX_VALUE_DEPTH:
+        items = ffi.new("otel_value[]", len(v)) if v else ffi.NULL
+        keep.append(items)
+        for i, x in enumerate(v):
+            _set_any_value(items[i], x, keep, depth + 1)
+        out.type = _VALUE_ARRAY
+        out.u.array.items = items
+        out.u.array.len = len(v)
+    elif hasattr(v, "items") and hasattr(v, "keys") and depth < _MAX_VALUE_DEPTH:
+        kv = list(v.items())
+        items = ffi.new("otel_attr[]", len(kv)) if kv else ffi.NULL
+        keep.append(items)
+        for i, (key, x) in enumerate(kv):
+            kb = _utf8(key) if isinstance(key, str) else _utf8(_safe_str(key))
+            kbuf = ffi.from_buffer(kb)
+            keep.append(kbuf)
+            items[i].key.ptr = kbuf
+            items[i].key.len = len(kb)
+            _set_any_value(items[i].value, x, keep, depth + 1)
+        out.type = _VALUE_MAP
+        out.u.map.items = items
+        out.u.map.len = len(kv)
+    elif isinstance(v, (list, tuple)) or hasattr(v, "items"):
+        _set_value(out, _safe_str(v), keep)
+    else:
+        _set_value(out, v, keep)
