@@ -5,11 +5,17 @@ Where the native library is found, first match wins:
        - a source checkout: <prefix>/include/otelbridge/otelbridge.h and the library in
          $OTELBRIDGE_BUILD_DIR/src (if set) or <prefix>/build/src, or
        - an install prefix: <prefix>/include and <prefix>/lib (lib64, lib/<multiarch>);
+     the extension links to that library in place (rpath to its directory);
   2. pkg-config: `pkg-config --cflags --libs otelbridge` (the installed library);
-  3. this repository: ../../include and ../../build/src (development in place).
+  3. the source tree, BUILT AND BUNDLED: $OTELBRIDGE_SOURCE_DIR, else the checkout this file
+     sits in (../.. — pip builds a local directory in place). setup.py's build_ext runs
+     `cmake` + `ninja` (or make) for the `otelbridge` target in $OTELBRIDGE_BUILD_DIR (an
+     existing build directory is reused) or bindings/python/build/native, copies the library
+     into the package as its SONAME file (libotelbridge.so.0) and links the extension with
+     rpath $ORIGIN: the wheel is self-contained.
 An explicit $OTELBRIDGE_PREFIX wins over pkg-config so that a developer can build against a
 checkout while an older release is installed. The extension gets an rpath to the library's
-directory unless it is a system directory.
+directory unless it is a system directory (or $ORIGIN when bundled).
 
 The cdef is read from the header itself, between the OTEL_CDEF_BEGIN and OTEL_CDEF_END markers,
 with "OTEL_API " stripped, so the binding can never drift from the ABI.
@@ -33,11 +39,18 @@ SYSTEM_LIBDIRS = {"/lib", "/usr/lib", "/lib64", "/usr/lib64", "/usr/lib/x86_64-l
 
 class _Location:
     def __init__(self, include_dirs: list[str], library_dirs: list[str], origin: str,
-                 extra_compile_args: list[str] | None = None) -> None:
+                 extra_compile_args: list[str] | None = None,
+                 source_dir: Path | None = None, build_dir: Path | None = None) -> None:
         self.include_dirs = include_dirs
         self.library_dirs = library_dirs
         self.origin = origin
         self.extra_compile_args = extra_compile_args or []
+        self.source_dir = source_dir  # set when the library is built from source and bundled
+        self.build_dir = build_dir
+
+    @property
+    def bundle(self) -> bool:
+        return self.source_dir is not None
 
     def header(self) -> Path:
         for d in self.include_dirs:
@@ -100,11 +113,39 @@ def locate() -> _Location:
     loc = _from_pkg_config()
     if loc is not None:
         return loc
-    loc = _from_prefix(HERE.parent.parent, "this checkout")  # bindings/python -> repo root
-    if loc is not None:
-        return loc
-    raise RuntimeError("libotelbridge not found: install it (pkg-config otelbridge), or set "
-                       "OTELBRIDGE_PREFIX to an install prefix or to a built checkout")
+    src_env = os.environ.get("OTELBRIDGE_SOURCE_DIR")
+    src = Path(src_env).resolve() if src_env else HERE.parent.parent  # bindings/python -> root
+    if (src / "CMakeLists.txt").is_file() and (src / "include" / HEADER_REL).is_file():
+        build = os.environ.get("OTELBRIDGE_BUILD_DIR")
+        return _Location([str(src / "include")], [str(Path(build or HERE / "build" / "native")
+                                                      .resolve() / "src")],
+                         f"built from {src} and bundled", source_dir=src,
+                         build_dir=Path(build).resolve() if build else HERE / "build" / "native")
+    raise RuntimeError("libotelbridge not found: install it (pkg-config otelbridge), set "
+                       "OTELBRIDGE_SOURCE_DIR to an otelbridge source tree to build and bundle "
+                       "it, or OTELBRIDGE_PREFIX to an install prefix or a built checkout")
+
+
+def build_native(loc: _Location, jobs: int = 2) -> Path:
+    """Builds libotelbridge from loc.source_dir in loc.build_dir (reusing a configured build
+    directory) and returns the path of the library file named by its SONAME."""
+    import shutil
+
+    assert loc.source_dir is not None and loc.build_dir is not None
+    bdir = loc.build_dir
+    if not (bdir / "CMakeCache.txt").is_file():
+        gen = ["-G", "Ninja"] if shutil.which("ninja") else []
+        subprocess.run(["cmake", "-S", str(loc.source_dir), "-B", str(bdir), *gen,
+                        "-DCMAKE_BUILD_TYPE=Release", "-DOTELBRIDGE_BUILD_TESTS=OFF"],
+                       check=True)
+    subprocess.run(["cmake", "--build", str(bdir), "--target", "otelbridge", "-j", str(jobs)],
+                   check=True)
+    link = bdir / "src" / "libotelbridge.so"
+    soname = os.readlink(link) if link.is_symlink() else link.name  # libotelbridge.so.<major>
+    path = link.parent / soname
+    if not path.exists():
+        raise RuntimeError(f"built library not found at {path}")
+    return path
 
 
 def read_cdef(header: Path) -> str:
@@ -118,7 +159,8 @@ def read_cdef(header: Path) -> str:
 _loc = locate()
 ffibuilder = FFI()
 ffibuilder.cdef(read_cdef(_loc.header()))
-_rpath = [d for d in _loc.library_dirs if os.path.normpath(d) not in SYSTEM_LIBDIRS]
+_rpath = (["$ORIGIN"] if _loc.bundle else
+          [d for d in _loc.library_dirs if os.path.normpath(d) not in SYSTEM_LIBDIRS])
 ffibuilder.set_source(
     "otelbridge._native",
     "#include <otelbridge/otelbridge.h>\n",

@@ -1,8 +1,32 @@
 """Builds otelbridge._native, the cffi extension (out-of-line API mode) over libotelbridge.
 
-Everything else is in pyproject.toml; see otelbridge_build.py for how the library is found.
+Everything else is in pyproject.toml; see otelbridge_build.py for how the library is found. When
+it is built from source (no OTELBRIDGE_PREFIX, no pkg-config), build_ext builds it first and
+copies it into the package (bundled, found through the extension's rpath $ORIGIN).
 """
 
-from setuptools import setup
+import runpy
+import shutil
+from pathlib import Path
 
-setup(cffi_modules=["otelbridge_build.py:ffibuilder"])
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+HERE = Path(__file__).resolve().parent
+
+
+class BuildExt(build_ext):
+    def run(self) -> None:
+        self.force = True  # never reuse an extension linked against another library location
+        ns = runpy.run_path(str(HERE / "otelbridge_build.py"))
+        loc = ns["_loc"]
+        if loc.bundle:
+            built = ns["build_native"](loc, self.parallel or 2)
+            for dest in {Path(self.build_lib) / "otelbridge",
+                         *([HERE / "otelbridge"] if self.inplace else [])}:
+                dest.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(built, dest / built.name)
+        super().run()
+
+
+setup(cffi_modules=["otelbridge_build.py:ffibuilder"], cmdclass={"build_ext": BuildExt})
