@@ -15,7 +15,9 @@ Expectations, precisely:
   - exporter failure: the engine's diagnostics go to stderr and never become records, the logging
     threads are never blocked (bounded time), flush/shutdown honour their timeouts.
   - signal handler: records logged from a signal handler that interrupted our emit arrive; exact
-    counts of both.
+    counts of both. (A signal handler that interrupts the emission of another signal handler's
+    record would be two levels deep and is dropped: the test blocks the signal inside its
+    handler, as a handler that must not nest does.)
   - interpreter exit: records logged by atexit functions that run after otelbridge's own atexit
     flush still arrive (the library's C exit handler exports them); daemon threads logging
     through exit do not crash or hang the exit.
@@ -218,10 +220,17 @@ logging.getLogger().setLevel(logging.INFO)
 sig = logging.getLogger("sig")
 state = {"n": 0, "nested": 0}
 def on_alarm(signum, frame):
-    if getattr(ol._tls, "depth", 0):
-        state["nested"] += 1  # this signal interrupted our handler's emit
-    state["n"] += 1
-    sig.warning("from signal %d", state["n"])
+    # SIGALRM is blocked while this handler runs, so a second alarm cannot interrupt the
+    # handler's own emit (that record would be two levels deep, which the handler drops by
+    # design); it is delivered after the unblock instead.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    try:
+        if getattr(ol._tls, "depth", 0):
+            state["nested"] += 1  # this signal interrupted our handler's emit
+        state["n"] += 1
+        sig.warning("from signal %d", state["n"])
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
 signal.signal(signal.SIGALRM, on_alarm)
 signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
 app = logging.getLogger("app")
