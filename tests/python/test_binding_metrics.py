@@ -301,6 +301,7 @@ g.set(7)
 u = m.create_up_down_counter("cache")
 for _ in range(3):
     u.add(1, {"b": 2}); u.add(10, {"b": 2.0}); u.add(100, {"b": True}); u.add(1000, {"b": 1})
+    u.add(5, {"x": 1, "y": 2}); u.add(50, {"x": 1, "y": 2.0})   # several non-str values
 # a mutated dict is recorded with what it holds now
 d = {"k": "v1"}
 u.add(1, d); d["k"] = "v2"; u.add(2, d); d["n"] = 5; u.add(4, d)
@@ -326,7 +327,8 @@ def test_number_types_cache_and_bound(pkg_dir, tmp_path):
     assert vals["g.int"] == {(): ("as_int", 7)}
     assert vals["cache"] == {
         A(b=2): ("as_int", 3), A(b=2.0): ("as_int", 30), A(b=True): ("as_int", 300),
-        A(b=1): ("as_int", 3000), A(k="v1"): ("as_int", 1), A(k="v2"): ("as_int", 2),
+        A(b=1): ("as_int", 3000), A(x=1, y=2): ("as_int", 15), A(x=1, y=2.0): ("as_int", 150),
+        A(k="v1"): ("as_int", 1), A(k="v2"): ("as_int", 2),
         A(k="v2", n=5): ("as_int", 4),
         (("l", ("array_value", (1, 2))),): ("as_int", 2)}
     h = points(ms[("types", "h")])[A(r=1)]

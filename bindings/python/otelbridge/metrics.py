@@ -30,8 +30,10 @@ The record path is one call into the library, with no Python lock. The otel_attr
 an attributes dict is cached, keyed by the tuple of its items (and, when a value is not a str,
 the tuple of the values' types, since 1, 1.0 and True are equal keys in Python but different
 attribute values). The cache is bounded (it is cleared when it reaches _CACHE_MAX entries) and
-shared by every instrument. bind(attributes) converts once and returns an object whose add()
-/ record() / set() goes straight to the series.
+shared by every instrument. Each instrument also binds the first _BOUND_MAX attribute sets it
+sees (otel_instrument_bind, same key), so a repeated set goes straight to its series.
+bind(attributes) does that explicitly and returns an object whose add() / record() / set()
+skips the key as well.
 
 Lifecycle. Meters and instruments may be created before otelbridge.configure(): synchronous ones
 resolve on their first measurement after it (measurements before it are dropped), observable ones
@@ -84,6 +86,8 @@ _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_./\-]{0,254}")
 _UNIT_RE = re.compile(r"[\x00-\x7F]{0,63}")
 
 _CACHE_MAX = 4096
+_BOUND_MAX = 1024
+_MANY = object()
 _E_INVALID_ARG = -1
 
 
@@ -129,7 +133,6 @@ Callback = Union[Callable[[Any], CallbackResult], Generator[CallbackResult, Any,
 
 # key -> (otel_attr[] or NULL, n, buffers kept alive, value types or None)
 _cache: Dict[Any, Tuple[Any, int, Any, Optional[Tuple[type, ...]]]] = {}
-_cache_get = _cache.get
 _NULL = ffi.NULL
 
 
@@ -349,6 +352,11 @@ class _Sync:
         self._bounds: Optional[List[float]] = None
         self._inst: Any = None
         self._rec: Any = lib.otel_metric_record_f64
+        self._brec: Any = lib.otel_bound_record_f64
+        # attribute items -> (bound series, type check): a hit skips the conversion and the
+        # library's canonicalisation and series lookup
+        self._bcache: Dict[Any, Tuple[Any, Any, Any]] = {}
+        self._bget = self._bcache.get
         if self._number is not None:
             self._create(self._number)
 
@@ -369,6 +377,7 @@ class _Sync:
             return None  # shut down meanwhile: stay inert
         self._number = number
         self._rec = lib.otel_metric_record_i64 if number == _INT else lib.otel_metric_record_f64
+        self._brec = lib.otel_bound_record_i64 if number == _INT else lib.otel_bound_record_f64
         self._inst = out[0]
         return self._inst
 
@@ -403,6 +412,54 @@ class _Sync:
             del keep
         except Exception:
             pass
+
+    def _measure(self, amount: Number, attributes: Attributes = None,
+                 context: Any = None) -> None:
+        # The record path (add/set/record of the subclasses are this very function).
+        inst = self._inst
+        if inst is None:
+            inst = self._resolve(amount)
+            if inst is None:
+                return
+        try:
+            if attributes:
+                e = self._bget(tuple(attributes.items()))
+                # e = (bound, None, None) for str values only, (bound, key, type) for one
+                # non-str value, (bound, _MANY, types) otherwise: equal keys, same value types
+                if e is not None and (e[1] is None or (
+                        type(attributes[e[1]]) is e[2] if e[1] is not _MANY
+                        else e[2] == tuple(map(type, attributes.values())))):
+                    self._brec(e[0], amount)
+                else:
+                    self._miss(inst, amount, attributes)
+            else:
+                self._rec(inst, amount, _NULL, 0)
+        except (TypeError, OverflowError, AttributeError):
+            self._slow(inst, amount, attributes)
+
+    def _miss(self, inst: Any, amount: Any, attributes: Mapping[str, Any]) -> None:
+        """Records through the attribute cache, then binds the set for the next time (at most
+        _BOUND_MAX sets per instrument; a set equal to a cached one with other value types, like
+        {"b": 2.0} after {"b": 2}, always takes this path)."""
+        e = _lookup(attributes)
+        self._rec(inst, amount, e[0], e[1])
+        bc = self._bcache
+        if len(bc) >= _BOUND_MAX:
+            return
+        try:
+            key = tuple(attributes.items())
+            if key in bc:
+                return
+        except TypeError:  # unhashable values
+            return
+        types = e[3]
+        check: Tuple[Any, Any] = (None, None)
+        if types is not None:
+            odd = [i for i, t in enumerate(types) if t is not str]
+            check = (key[odd[0]][0], types[odd[0]]) if len(odd) == 1 else (_MANY, types)
+        out = ffi.new("otel_bound **")
+        if lib.otel_instrument_bind(inst, e[0], e[1], out) == 0:
+            bc[key] = (out[0],) + check
 
     def bind(self, attributes: Attributes = None) -> "BoundInstrument":
         """The series for one attribute set: its add()/record()/set() skips the attribute
@@ -466,67 +523,19 @@ class BoundInstrument:
 class Counter(_Sync):
     """A monotonic sum. add() with a negative amount is dropped (the engine refuses it)."""
 
-    def add(self, amount: Number, attributes: Attributes = None, context: Any = None) -> None:
-        inst = self._inst
-        if inst is None:
-            inst = self._resolve(amount)
-            if inst is None:
-                return
-        try:
-            if attributes:
-                e = _cache_get(tuple(attributes.items()))
-                if e is None or (e[3] is not None
-                                 and e[3] != tuple(map(type, attributes.values()))):
-                    e = _lookup(attributes)
-                self._rec(inst, amount, e[0], e[1])
-            else:
-                self._rec(inst, amount, _NULL, 0)
-        except (TypeError, OverflowError, AttributeError):
-            self._slow(inst, amount, attributes)
+    add = _Sync._measure
 
 
 class UpDownCounter(_Sync):
     """A non-monotonic sum."""
 
-    def add(self, amount: Number, attributes: Attributes = None, context: Any = None) -> None:
-        inst = self._inst
-        if inst is None:
-            inst = self._resolve(amount)
-            if inst is None:
-                return
-        try:
-            if attributes:
-                e = _cache_get(tuple(attributes.items()))
-                if e is None or (e[3] is not None
-                                 and e[3] != tuple(map(type, attributes.values()))):
-                    e = _lookup(attributes)
-                self._rec(inst, amount, e[0], e[1])
-            else:
-                self._rec(inst, amount, _NULL, 0)
-        except (TypeError, OverflowError, AttributeError):
-            self._slow(inst, amount, attributes)
+    add = _Sync._measure
 
 
 class Gauge(_Sync):
     """The last value set, per attribute set."""
 
-    def set(self, amount: Number, attributes: Attributes = None, context: Any = None) -> None:
-        inst = self._inst
-        if inst is None:
-            inst = self._resolve(amount)
-            if inst is None:
-                return
-        try:
-            if attributes:
-                e = _cache_get(tuple(attributes.items()))
-                if e is None or (e[3] is not None
-                                 and e[3] != tuple(map(type, attributes.values()))):
-                    e = _lookup(attributes)
-                self._rec(inst, amount, e[0], e[1])
-            else:
-                self._rec(inst, amount, _NULL, 0)
-        except (TypeError, OverflowError, AttributeError):
-            self._slow(inst, amount, attributes)
+    set = _Sync._measure
 
 
 class Histogram(_Sync):
@@ -551,23 +560,7 @@ class Histogram(_Sync):
         self._number = _DOUBLE  # created now (with the boundaries) when the engine is up
         self._create(_DOUBLE)
 
-    def record(self, amount: Number, attributes: Attributes = None, context: Any = None) -> None:
-        inst = self._inst
-        if inst is None:
-            inst = self._resolve(amount)
-            if inst is None:
-                return
-        try:
-            if attributes:
-                e = _cache_get(tuple(attributes.items()))
-                if e is None or (e[3] is not None
-                                 and e[3] != tuple(map(type, attributes.values()))):
-                    e = _lookup(attributes)
-                self._rec(inst, amount, e[0], e[1])
-            else:
-                self._rec(inst, amount, _NULL, 0)
-        except (TypeError, OverflowError, AttributeError):
-            self._slow(inst, amount, attributes)
+    record = _Sync._measure
 
 
 # ---- observable instruments ---------------------------------------------------------------------
