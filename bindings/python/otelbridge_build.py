@@ -156,14 +156,46 @@ def read_cdef(header: Path) -> str:
     return m.group(1).replace("OTEL_API ", "")
 
 
+# Observable instruments: the engine calls otelbridge_observe_trampoline on its collection thread,
+# which enters Python (otelbridge_py_observe; cffi takes the GIL) only while the binding is
+# attached. otelbridge.metrics detaches at interpreter exit, after the exit flush; detaching waits
+# (up to 2 s, with the GIL released, as cffi releases it around every call) for a callback in
+# progress, so no thread enters an interpreter that is being finalized. The library's own flush
+# in exit() runs after that and skips the Python callbacks.
+_EXTRA_CDEF = """
+extern "Python" void otelbridge_py_observe(otel_observer *, void *);
+void otelbridge_observe_trampoline(otel_observer *, void *);
+void otelbridge_py_detach(void);
+"""
+_EXTRA_SOURCE = """
+#include <time.h>
+static void otelbridge_py_observe(otel_observer *, void *);
+static int otelbridge_py_detached = 0;
+static int otelbridge_py_inside = 0;
+static void otelbridge_py_detach(void) {
+  int i;
+  __atomic_store_n(&otelbridge_py_detached, 1, __ATOMIC_SEQ_CST);
+  for (i = 0; i < 2000 && __atomic_load_n(&otelbridge_py_inside, __ATOMIC_SEQ_CST) > 0; i++) {
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+  }
+}
+static void otelbridge_observe_trampoline(otel_observer *observer, void *user_data) {
+  __atomic_add_fetch(&otelbridge_py_inside, 1, __ATOMIC_SEQ_CST);
+  if (!__atomic_load_n(&otelbridge_py_detached, __ATOMIC_SEQ_CST) && Py_IsInitialized())
+    otelbridge_py_observe(observer, user_data);
+  __atomic_sub_fetch(&otelbridge_py_inside, 1, __ATOMIC_SEQ_CST);
+}
+"""
+
 _loc = locate()
 ffibuilder = FFI()
-ffibuilder.cdef(read_cdef(_loc.header()))
+ffibuilder.cdef(read_cdef(_loc.header()) + _EXTRA_CDEF)
 _rpath = (["$ORIGIN"] if _loc.bundle else
           [d for d in _loc.library_dirs if os.path.normpath(d) not in SYSTEM_LIBDIRS])
 ffibuilder.set_source(
     "otelbridge._native",
-    "#include <otelbridge/otelbridge.h>\n",
+    "#include <otelbridge/otelbridge.h>\n" + _EXTRA_SOURCE,
     include_dirs=_loc.include_dirs,
     library_dirs=_loc.library_dirs,
     libraries=["otelbridge"],

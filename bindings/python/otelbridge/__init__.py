@@ -39,7 +39,7 @@ import atexit
 import logging as _stdlib_logging
 import os
 import threading
-from typing import Any, Dict, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from ._native import ffi, lib
 
@@ -67,6 +67,8 @@ _shut_down = False
 _handler: Optional[_stdlib_logging.Handler] = None
 _exit_timeout_s = _DEFAULT_EXIT_TIMEOUT_S
 _python_settings: Dict[str, str] = {}
+_configure_hooks: List[Callable[[], None]] = []
+_exit_hooks: List[Callable[[], None]] = []
 
 
 class OtelBridgeError(RuntimeError):
@@ -116,6 +118,28 @@ def _value_text(value: SettingValue) -> str:
     if isinstance(value, str):
         return value
     raise TypeError(f"expected str, bool, int or float, got {type(value).__name__}")
+
+
+def _add_hooks(on_configure: Optional[Callable[[], None]] = None,
+               at_exit: Optional[Callable[[], None]] = None) -> None:
+    """For the binding's modules: on_configure runs once configure() succeeded (at once if it
+    already did); at_exit runs at interpreter exit after the exit flush (and after shutdown())."""
+    if at_exit is not None:
+        _exit_hooks.append(at_exit)
+    if on_configure is not None:
+        with _state_lock:
+            _configure_hooks.append(on_configure)
+            now = _configured
+        if now:
+            on_configure()
+
+
+def _run_hooks(hooks: List[Callable[[], None]]) -> None:
+    for hook in list(hooks):
+        try:
+            hook()
+        except Exception:
+            pass
 
 
 def python_setting(key: str, default: str = "") -> str:
@@ -203,6 +227,7 @@ def configure(*, attach_handler: bool = True, **settings: SettingValue) -> None:
         _handler = _otel_logging.Handler()
         _stdlib_logging.getLogger().addHandler(_handler)
     _install_process_hooks()
+    _run_hooks(_configure_hooks)
     atexit.register(_at_exit)
 
 
@@ -304,3 +329,4 @@ def _at_exit() -> None:
         flush(_exit_timeout_s)
     except Exception:
         pass
+    _run_hooks(_exit_hooks)
