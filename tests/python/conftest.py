@@ -172,3 +172,33 @@ def rx(tmp_path):
     yield r
     if r.proc.poll() is None:
         r.stop()
+
+
+# ---- the Python binding (bindings/python), built once per session --------------------------------
+# (test_binding_logging.py builds its own copy per module; the trace tests share this one.)
+
+@pytest.fixture(scope="session")
+def binding_pkg(tmp_path_factory):
+    """A directory holding the otelbridge package with its cffi extension compiled against this
+    checkout: put it on PYTHONPATH of a child process."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    binding = repo / "bindings" / "python"
+    lib_path = otb.library_path()
+    if not lib_path.exists():
+        pytest.fail(f"libotelbridge not found at {lib_path}", pytrace=False)
+    out = tmp_path_factory.mktemp("otelbridge_binding")
+    shutil.copytree(binding / "otelbridge", out / "otelbridge")
+    env = dict(os.environ, OTELBRIDGE_PREFIX=str(repo),
+               OTELBRIDGE_BUILD_DIR=str(lib_path.resolve().parent.parent))
+    code = ("import runpy; ns = runpy.run_path(%r); ns['ffibuilder'].compile(tmpdir=%r)"
+            % (str(binding / "otelbridge_build.py"), str(out)))
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=180)
+    assert r.returncode == 0, f"building the binding failed:\n{r.stdout}\n{r.stderr}"
+    assert list((out / "otelbridge").glob("_native*.so")), "no extension module was built"
+    return out

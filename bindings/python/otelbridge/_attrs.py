@@ -163,33 +163,30 @@ def _slow(k: Any, v: Any, keep: List[Any]) -> bytes:
     return _A_PTR.pack(kp, kl, _STRING, 0, ptr_of(b, keep), len(b))
 
 
-def encode(attrs: Mapping[Any, Any], keep: List[Any]) -> Tuple[bytes, int]:
+def encode(attrs: Mapping[Any, Any], keep: List[Any], _pairs_get: Any = _pairs.get,
+           _keys_get: Any = _keys.get, _i64: Any = _A_I64.pack, _f64: Any = _A_F64.pack,
+           _str: type = str, _int: type = int, _float: type = float,
+           _join: Any = b"".join) -> Tuple[bytes, int]:
     """(packed otel_attr array, count). Buffers the array points into are appended to keep (or
     cached); keep them alive until the C call returns."""
     parts = []
     for k, v in attrs.items():
         t = type(v)
-        if t is str:
-            p = _pairs.get((k, v))
+        if t is _str:
+            p = _pairs_get((k, v))
             if p is None:
                 p = _str_pair(k, v, keep)
-        elif t is int and _INT64_MIN <= v <= _INT64_MAX:
-            kp = _keys.get(k)
+        elif t is _int and -9223372036854775808 <= v <= 9223372036854775807:
+            kp = _keys_get(k)
             if kp is None:
                 kp = _key(k, keep)
-            p = _A_I64.pack(kp[0], kp[1], _INT, 0, v)
-        elif t is float:
-            kp = _keys.get(k)
+            p = _i64(kp[0], kp[1], 3, 0, v)
+        elif t is _float:
+            kp = _keys_get(k)
             if kp is None:
                 kp = _key(k, keep)
-            p = _A_F64.pack(kp[0], kp[1], _DOUBLE, 0, v)
-        elif t is bool:
-            kp = _keys.get(k)
-            if kp is None:
-                kp = _key(k, keep)
-            p = _A_BOOL.pack(kp[0], kp[1], _BOOL, 0, 1 if v else 0)
+            p = _f64(kp[0], kp[1], 4, 0, v)
         else:
             p = _slow(k, v, keep)
         parts.append(p)
-    return b"".join(parts), len(parts)
-
+    return _join(parts), len(parts)

@@ -416,6 +416,7 @@ def _pack_link(context: Any, attributes: Optional[Mapping[str, Any]],
 _current: contextvars.ContextVar[Optional[Tuple[Span, Any]]] = contextvars.ContextVar(
     "otelbridge.current_span", default=None)
 
+_modules = sys.modules
 _api_hook: Optional[Callable[[], Any]] = None   # the opentelemetry-api current span, or None
 _api_span_type: Optional[type] = None          # otelbridge.api.trace.Span, once imported
 
@@ -424,7 +425,7 @@ def _make_api_hook() -> Optional[Callable[[], Any]]:
     """Installs the reader of opentelemetry-api's current span, once opentelemetry.trace has
     been imported (never imports it)."""
     global _api_hook
-    if "opentelemetry.trace" not in sys.modules:
+    if "opentelemetry.trace" not in _modules:
         return None
     try:
         from opentelemetry import context as api_context
@@ -587,15 +588,22 @@ class _Activation:
     """The object use_span() and start_as_current_span() return: a context manager that makes a
     span current (and, for start_as_current_span, starts it on entry), and a decorator."""
 
-    __slots__ = ("_tracer", "_args", "_span", "_tok", "_rec", "_setst", "_eoe")
+    __slots__ = ("_tracer", "_name", "_kind", "_attrs", "_links", "_start_time", "_parent",
+                 "_span", "_tok", "_rec", "_setst", "_eoe")
 
-    def __init__(self, tracer: Optional["Tracer"], args: Optional[tuple], span: Optional[Span],
+    def __init__(self, tracer: Optional["Tracer"], name: str, kind: int,
+                 attributes: Optional[Mapping[str, Any]], links: Optional[Sequence[Any]],
+                 start_time: Optional[int], parent: Any, span: Optional[Span],
                  record_exception: bool, set_status_on_exception: bool,
                  end_on_exit: bool) -> None:
         self._tracer = tracer
-        self._args = args
+        self._name = name
+        self._kind = kind
+        self._attrs = attributes
+        self._links = links
+        self._start_time = start_time
+        self._parent = parent
         self._span = span
-        self._tok: Any = None
         self._rec = record_exception
         self._setst = set_status_on_exception
         self._eoe = end_on_exit
@@ -603,11 +611,12 @@ class _Activation:
     def __enter__(self) -> Span:
         t = self._tracer
         if t is not None:
-            span = self._span = t._start(*cast(tuple, self._args))
+            span = self._span = t._start(self._name, self._kind, self._attrs, self._links,
+                                         self._start_time, self._parent)
         else:
             span = cast(Span, self._span)
         hook = _api_hook
-        if hook is None and "opentelemetry.trace" in sys.modules:
+        if hook is None:
             hook = _make_api_hook()
         self._tok = _current.set((span, hook() if hook is not None else None))
         return span
@@ -625,7 +634,8 @@ class _Activation:
             span.end()
 
     def _fresh(self) -> "_Activation":
-        return _Activation(self._tracer, self._args, self._span, self._rec, self._setst,
+        return _Activation(self._tracer, self._name, self._kind, self._attrs, self._links,
+                           self._start_time, self._parent, self._span, self._rec, self._setst,
                            self._eoe)
 
     def __call__(self, fn: _F) -> _F:
@@ -649,8 +659,8 @@ def use_span(span: Span, end_on_exit: bool = False, record_exception: bool = Tru
              set_status_on_exception: bool = True) -> _Activation:
     """Makes span current for a `with` block (exceptions are recorded as the official
     opentelemetry.trace.use_span does)."""
-    return _Activation(None, None, span, record_exception, set_status_on_exception,
-                       end_on_exit)
+    return _Activation(None, "", 0, None, None, None, None, span, record_exception,
+                       set_status_on_exception, end_on_exit)
 
 
 # ---- tracers ------------------------------------------------------------------------------------
@@ -690,7 +700,18 @@ class Tracer:
                links: Optional[Sequence[Any]], start_time: Optional[int],
                parent: Any) -> Span:
         if parent is CURRENT:
-            parent = _innermost()
+            cur = _current.get()
+            hook = _api_hook
+            if hook is None and "opentelemetry.trace" in _modules:
+                hook = _make_api_hook()
+            if hook is None:
+                parent = cur[0] if cur is not None else None
+            else:
+                a = hook()
+                if a is None or (cur is not None and cur[1] is a):
+                    parent = cur[0] if cur is not None else None
+                else:
+                    parent = a
         if parent is None:
             par, ts, pkeep = _PARENT_ROOT, "", None
         elif type(parent) is Span and not parent._ended:
@@ -727,7 +748,6 @@ class Tracer:
                 return self._start(name, kind, attributes, links, start_time,
                                    parent.get_span_context())
             return _nonrecording(par)
-        del pkeep
         return Span(out[0], ts)
 
     def start_span(self, name: str, kind: SpanKind = SpanKind.INTERNAL,
@@ -750,7 +770,7 @@ class Tracer:
         it current, and ends it on exit. An Exception leaving the block is recorded as an
         "exception" event and sets the status to ERROR "Type: message" (as the official
         API does), then propagates."""
-        return _Activation(self, (name, int(kind), attributes, links, start_time, parent), None,
+        return _Activation(self, name, int(kind), attributes, links, start_time, parent, None,
                            record_exception, set_status_on_exception, end_on_exit)
 
 
