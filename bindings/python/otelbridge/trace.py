@@ -616,7 +616,7 @@ class _Activation:
         else:
             span = cast(Span, self._span)
         hook = _api_hook
-        if hook is None:
+        if hook is None and "opentelemetry.trace" in _modules:
             hook = _make_api_hook()
         self._tok = _current.set((span, hook() if hook is not None else None))
         return span
@@ -757,7 +757,7 @@ class Tracer:
         """Starts a span (not made current). parent: the current span by default; a Span, a
         SpanContext (e.g. from extract()), an opentelemetry-api span, or None for a new trace.
         start_time in ns since the epoch (default: now). links: Link, SpanContext or Span."""
-        return self._start(name, int(kind), attributes, links, start_time, parent)
+        return self._start(name, kind, attributes, links, start_time, parent)
 
     def start_as_current_span(self, name: str, kind: SpanKind = SpanKind.INTERNAL,
                               attributes: Optional[Mapping[str, Any]] = None,
@@ -770,7 +770,7 @@ class Tracer:
         it current, and ends it on exit. An Exception leaving the block is recorded as an
         "exception" event and sets the status to ERROR "Type: message" (as the official
         API does), then propagates."""
-        return _Activation(self, name, int(kind), attributes, links, start_time, parent, None,
+        return _Activation(self, name, kind, attributes, links, start_time, parent, None,
                            record_exception, set_status_on_exception, end_on_exit)
 
 
