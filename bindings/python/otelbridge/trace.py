@@ -146,6 +146,18 @@ _NULL = ffi.NULL
 _PARENT_ROOT = ffi.new(_PARENT_P, {"kind": 1})      # read-only after creation
 NO_CONTEXT = ffi.new(_CTX_P)                          # all zero: "no trace context"
 
+# Bound once: attribute lookups on `lib`/`ffi` cost tens of ns on the span hot path.
+_new = ffi.new
+_from_buffer = ffi.from_buffer
+_span_start = lib.otel_span_start
+_span_end = lib.otel_span_end
+_span_ctx_get = lib.otel_span_context_get
+_encode = _attrs.encode
+_ATTR_P = _attrs.ATTR_P
+# Handles for otel_span_start's out parameter, reused: pop/append are atomic, so a nested call
+# (a signal handler, another thread) always gets a different one.
+_out_pool: List[Any] = []
+
 _name_cache: Dict[str, Any] = {}
 _NAME_CACHE_MAX = 4096
 
@@ -353,10 +365,10 @@ class Span:
         self._ended = True
         h = self._h
         if self._cc is None:  # keep the ids readable after the end
-            p = ffi.new(_CTX_P)
-            if lib.otel_span_context_get(h, p) == 0:
+            p = _new(_CTX_P)
+            if _span_ctx_get(h, p) == 0:
                 self._cc = p
-        lib.otel_span_end(h, end_time or 0)
+        _span_end(h, end_time or 0)
 
     def _on_exception(self, exc: BaseException, record: bool, set_status: bool,
                       escaped: bool) -> None:
@@ -588,31 +600,22 @@ class _Activation:
     """The object use_span() and start_as_current_span() return: a context manager that makes a
     span current (and, for start_as_current_span, starts it on entry), and a decorator."""
 
-    __slots__ = ("_tracer", "_name", "_kind", "_attrs", "_links", "_start_time", "_parent",
-                 "_span", "_tok", "_rec", "_setst", "_eoe")
+    __slots__ = ("_tracer", "_args", "_span", "_tok", "_flags")
 
-    def __init__(self, tracer: Optional["Tracer"], name: str, kind: int,
-                 attributes: Optional[Mapping[str, Any]], links: Optional[Sequence[Any]],
-                 start_time: Optional[int], parent: Any, span: Optional[Span],
-                 record_exception: bool, set_status_on_exception: bool,
-                 end_on_exit: bool) -> None:
-        self._tracer = tracer
-        self._name = name
-        self._kind = kind
-        self._attrs = attributes
-        self._links = links
-        self._start_time = start_time
-        self._parent = parent
+    # _flags bits
+    _REC, _SETST, _EOE = 1, 2, 4
+
+    def __init__(self, tracer: Optional["Tracer"], args: Optional[tuple], span: Optional[Span],
+                 flags: int) -> None:
+        self._tracer = tracer   # None: use_span (self._span is given)
+        self._args = args       # Tracer._start's arguments
         self._span = span
-        self._rec = record_exception
-        self._setst = set_status_on_exception
-        self._eoe = end_on_exit
+        self._flags = flags
 
     def __enter__(self) -> Span:
         t = self._tracer
         if t is not None:
-            span = self._span = t._start(self._name, self._kind, self._attrs, self._links,
-                                         self._start_time, self._parent)
+            span = self._span = t._start(*cast(tuple, self._args))
         else:
             span = cast(Span, self._span)
         hook = _api_hook
@@ -628,15 +631,14 @@ class _Activation:
         except ValueError:  # entered in another Context: leave that one alone
             pass
         span = cast(Span, self._span)
-        if exc is not None and isinstance(exc, Exception) and (self._rec or self._setst):
-            span._on_exception(exc, self._rec, self._setst, False)
-        if self._eoe:
+        f = self._flags
+        if exc is not None and isinstance(exc, Exception) and f & 3:
+            span._on_exception(exc, bool(f & 1), bool(f & 2), False)
+        if f & 4:
             span.end()
 
     def _fresh(self) -> "_Activation":
-        return _Activation(self._tracer, self._name, self._kind, self._attrs, self._links,
-                           self._start_time, self._parent, self._span, self._rec, self._setst,
-                           self._eoe)
+        return _Activation(self._tracer, self._args, self._span, self._flags)
 
     def __call__(self, fn: _F) -> _F:
         """Decorates fn: every call runs inside a new span (for a coroutine function, the span
@@ -659,8 +661,8 @@ def use_span(span: Span, end_on_exit: bool = False, record_exception: bool = Tru
              set_status_on_exception: bool = True) -> _Activation:
     """Makes span current for a `with` block (exceptions are recorded as the official
     opentelemetry.trace.use_span does)."""
-    return _Activation(None, "", 0, None, None, None, None, span, record_exception,
-                       set_status_on_exception, end_on_exit)
+    return _Activation(None, None, span, (1 if record_exception else 0)
+                       | (2 if set_status_on_exception else 0) | (4 if end_on_exit else 0))
 
 
 # ---- tracers ------------------------------------------------------------------------------------
@@ -728,8 +730,8 @@ class Tracer:
                 return _nonrecording(par)
         if attributes:
             keep: List[Any] = []
-            raw, na = _attrs.encode(attributes, keep)
-            ap = ffi.from_buffer(_attrs.ATTR_P, raw)
+            raw, na = _encode(attributes, keep)
+            ap = _from_buffer(_ATTR_P, raw)
         else:
             ap, na = _NULL, 0
         lp, nl = _NULL, 0
@@ -738,17 +740,22 @@ class Tracer:
             packed = [p for p in (_pack_link(x, None, lkeep) for x in links) if p is not None]
             if packed:
                 lraw = b"".join(packed)
-                lp, nl = ffi.from_buffer(_LINK_P, lraw), len(packed)
-        out = ffi.new(_SPAN_P)
-        st = lib.otel_span_start(scope, _name(name), kind, start_time or 0, par, ap, na, lp, nl,
-                                 out)
+                lp, nl = _from_buffer(_LINK_P, lraw), len(packed)
+        cname = _name_cache.get(name)
+        if cname is None:
+            cname = _name(name)
+        pool = _out_pool
+        out = pool.pop() if pool else _new(_SPAN_P)
+        st = _span_start(scope, cname, kind, start_time or 0, par, ap, na, lp, nl, out)
+        h = out[0]
+        pool.append(out)
         if st != 0:
             if st == _OTEL_E_INVALID_HANDLE and type(parent) is Span:
                 # the parent ended between our check and the call: name it by its context
                 return self._start(name, kind, attributes, links, start_time,
                                    parent.get_span_context())
             return _nonrecording(par)
-        return Span(out[0], ts)
+        return Span(h, ts)
 
     def start_span(self, name: str, kind: SpanKind = SpanKind.INTERNAL,
                    attributes: Optional[Mapping[str, Any]] = None,
@@ -770,8 +777,9 @@ class Tracer:
         it current, and ends it on exit. An Exception leaving the block is recorded as an
         "exception" event and sets the status to ERROR "Type: message" (as the official
         API does), then propagates."""
-        return _Activation(self, name, kind, attributes, links, start_time, parent, None,
-                           record_exception, set_status_on_exception, end_on_exit)
+        return _Activation(self, (name, kind, attributes, links, start_time, parent), None,
+                           (1 if record_exception else 0) | (2 if set_status_on_exception else 0)
+                           | (4 if end_on_exit else 0))
 
 
 def _nonrecording(par: Any) -> Span:
