@@ -15,7 +15,7 @@ silently (this module never calls logging).
 from __future__ import annotations
 
 import struct
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple, cast
 
 from ._native import ffi
 
@@ -41,8 +41,8 @@ _KEY_CACHE_MAX = 4096
 _PAIR_CACHE_MAX = 8192
 _PAIR_VALUE_MAX = 256  # longer string values are not cached
 
-_keys: dict = {}     # str -> (ptr, len)
-_pairs: dict = {}    # (key, str value) -> packed otel_attr bytes
+_keys: dict[str, Tuple[int, int]] = {}  # str -> (ptr, len)
+_pairs: dict[Tuple[str, str], bytes] = {}  # (key, str value) -> packed otel_attr
 _pinned: List[Any] = []  # buffers the caches point into
 
 
@@ -71,7 +71,7 @@ def ptr_of(b: bytes, keep: Optional[List[Any]]) -> int:
 
 
 def _key(k: Any, keep: List[Any]) -> Tuple[int, int]:
-    kp = _keys.get(k)
+    kp = _keys.get(k) if type(k) is str else None
     if kp is not None:
         return kp
     if not isinstance(k, str):
@@ -156,7 +156,7 @@ def _slow(k: Any, v: Any, keep: List[Any]) -> bytes:
         if len(types) <= 1 and None not in types:
             if not v:
                 return _A_PTR.pack(kp, kl, _ARRAY, 0, 0, 0)
-            et = types.pop()
+            et = cast(type, types.pop())
             items = b"".join([_pack_value(et, x, keep) for x in v])
             return _A_PTR.pack(kp, kl, _ARRAY, 0, ptr_of(items, keep), len(v))
     b = _utf8(safe_str(v))

@@ -483,7 +483,7 @@ def _innermost() -> Any:
 def _native_of(s: Any) -> Optional[Span]:
     """The native Span behind s (a native Span or one of otelbridge.api's), else None."""
     if type(s) is Span:
-        return cast(Span, s)
+        return s
     n = getattr(s, "_otelbridge_span", None)
     return n if type(n) is Span else None
 
@@ -605,7 +605,7 @@ class _Activation:
     # _flags bits
     _REC, _SETST, _EOE = 1, 2, 4
 
-    def __init__(self, tracer: Optional["Tracer"], args: Optional[tuple], span: Optional[Span],
+    def __init__(self, tracer: Optional["Tracer"], args: Optional[Tuple[Any, ...]], span: Optional[Span],
                  flags: int) -> None:
         self._tracer = tracer   # None: use_span (self._span is given)
         self._args = args       # Tracer._start's arguments
@@ -615,7 +615,7 @@ class _Activation:
     def __enter__(self) -> Span:
         t = self._tracer
         if t is not None:
-            span = self._span = t._start(*cast(tuple, self._args))
+            span = self._span = t._start(*cast(Tuple[Any, ...], self._args))
         else:
             span = cast(Span, self._span)
         hook = _api_hook

@@ -174,7 +174,7 @@ class Tracer(_api.Tracer):
 
     def start_span(self, name: str, context: Optional[_context.Context] = None,
                    kind: SpanKind = SpanKind.INTERNAL, attributes: _types.Attributes = None,
-                   links: _types._Links = None, start_time: Optional[int] = None,
+                   links: Optional[Sequence[Link]] = None, start_time: Optional[int] = None,
                    record_exception: bool = True,
                    set_status_on_exception: bool = True) -> Span:
         parent = self._parent(context)
@@ -186,7 +186,7 @@ class Tracer(_api.Tracer):
     def start_as_current_span(self, name: str, context: Optional[_context.Context] = None,
                               kind: SpanKind = SpanKind.INTERNAL,
                               attributes: _types.Attributes = None,
-                              links: _types._Links = None, start_time: Optional[int] = None,
+                              links: Optional[Sequence[Link]] = None, start_time: Optional[int] = None,
                               record_exception: bool = True,
                               set_status_on_exception: bool = True,
                               end_on_exit: bool = True) -> Any:
