@@ -471,8 +471,7 @@ def _innermost() -> Any:
     cur = _current.get()
     hook = _api_hook
     if hook is None:
-        hook = _make_api_hook()
-        if hook is None:
+        if "opentelemetry.trace" not in _modules or (hook := _make_api_hook()) is None:
             return cur[0] if cur is not None else None
     a = hook()
     if a is None or (cur is not None and cur[1] is a):
