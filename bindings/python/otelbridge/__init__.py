@@ -18,6 +18,10 @@ here win over the environment, which the library reads for every key not given. 
 OTEL_PYTHON_* are settings of this binding, not of the library:
 
     python_log_code_attributes=True  -> code.file.path / code.function.name / code.line.number
+    python_log_correlation=True      -> otelTraceID/otelSpanID/otelTraceSampled/otelServiceName on
+                                        every LogRecord, and logging.basicConfig() with
+    python_log_format="..."             this format (default: the LoggingInstrumentor's) and
+    python_log_level="info"             this level (debug, info, warning, error)
 
 Where things go:
   - The engine's own diagnostics (export failures, bad environment values...) go to stderr, one
@@ -38,6 +42,7 @@ from __future__ import annotations
 import atexit
 import logging as _stdlib_logging
 import os
+import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional, Union
 
@@ -69,6 +74,7 @@ _exit_timeout_s = _DEFAULT_EXIT_TIMEOUT_S
 _python_settings: Dict[str, str] = {}
 _configure_hooks: List[Callable[[], None]] = []
 _exit_hooks: List[Callable[[], None]] = []
+_native_settings: Dict[str, str] = {}
 
 
 class OtelBridgeError(RuntimeError):
@@ -213,6 +219,7 @@ def configure(*, attach_handler: bool = True, **settings: SettingValue) -> None:
             lib.otel_config_free(cfg)
 
         _python_settings.update(python)
+        _native_settings.update(native)
         exit_ms = native.get("OTELBRIDGE_EXIT_TIMEOUT") or os.environ.get("OTELBRIDGE_EXIT_TIMEOUT")
         try:
             _exit_timeout_s = int(exit_ms) / 1000.0 if exit_ms else _DEFAULT_EXIT_TIMEOUT_S
@@ -223,6 +230,9 @@ def configure(*, attach_handler: bool = True, **settings: SettingValue) -> None:
     from . import logging as _otel_logging
 
     _otel_logging.install_record_factory()
+    if python_setting("OTEL_PYTHON_LOG_CORRELATION", "false").strip().lower() == "true":
+        _otel_logging.configure_correlation(python_setting("OTEL_PYTHON_LOG_FORMAT"),
+                                            python_setting("OTEL_PYTHON_LOG_LEVEL"))
     if attach_handler:
         _handler = _otel_logging.Handler()
         _stdlib_logging.getLogger().addHandler(_handler)
@@ -231,7 +241,28 @@ def configure(*, attach_handler: bool = True, **settings: SettingValue) -> None:
     atexit.register(_at_exit)
 
 
-_KNOWN_PYTHON_KEYS = frozenset({"OTEL_PYTHON_LOG_CODE_ATTRIBUTES"})
+_KNOWN_PYTHON_KEYS = frozenset({"OTEL_PYTHON_LOG_CODE_ATTRIBUTES", "OTEL_PYTHON_LOG_CORRELATION",
+                                "OTEL_PYTHON_LOG_FORMAT", "OTEL_PYTHON_LOG_LEVEL"})
+
+
+def service_name() -> str:
+    """The service.name the engine uses: OTEL_SERVICE_NAME (configure() or the environment), else
+    service.name in OTEL_RESOURCE_ATTRIBUTES, else "unknown_service:<executable>"."""
+    name = _native_settings.get("OTEL_SERVICE_NAME") or os.environ.get("OTEL_SERVICE_NAME")
+    if name:
+        return name
+    ra = _native_settings.get("OTEL_RESOURCE_ATTRIBUTES") or os.environ.get(
+        "OTEL_RESOURCE_ATTRIBUTES", "")
+    for item in ra.split(","):
+        k, sep, v = item.partition("=")
+        if sep and k.strip() == "service.name":
+            from urllib.parse import unquote
+            return unquote(v.strip())
+    try:
+        exe = os.path.basename(os.readlink("/proc/self/exe"))
+    except OSError:
+        exe = os.path.basename(sys.executable)
+    return "unknown_service:" + exe
 
 
 def flush(timeout_s: Optional[float] = 5.0) -> bool:

@@ -13,7 +13,9 @@ differences:
     otelbridge.configure() installs (else int(record.created * 1e9), as upstream).
 
 One record is one call into the library (otel_log_emit); the trace context is the one
-current_span_context() returns. Scope handles are cached per logger name in a plain dict (the
+current_span_context() returns: the innermost current span of the emitting context
+(otelbridge.trace's contextvar, or opentelemetry-api's current span when that is the innermost;
+see otelbridge.trace), passed explicitly, never the C thread's. Scope handles are cached per logger name in a plain dict (the
 library returns the same handle for the same name, so a race only costs a duplicate lookup).
 The same record path (emit_record, the attribute rules, exception_attributes) serves the loguru
 sink (otelbridge.loguru), the structlog processor (otelbridge.structlog) and the
@@ -35,8 +37,10 @@ import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._native import ffi, lib
+from .trace import current_context_for_log as _log_ctx, current_ids_for_log as _log_ids
 
-__all__ = ["Handler", "severity", "install_record_factory", "current_span_context"]
+__all__ = ["Handler", "severity", "install_record_factory", "current_span_context",
+           "enable_correlation_fields", "DEFAULT_LOGGING_FORMAT"]
 
 # LogRecord's own fields (the official handler's list), plus what otelbridge adds itself.
 _RESERVED = frozenset({
@@ -89,11 +93,49 @@ def _truthy(v: str) -> bool:
 
 _installed_factory: Optional[Callable[..., logging.LogRecord]] = None
 
+# The LoggingInstrumentor's default format (OTEL_PYTHON_LOG_FORMAT).
+DEFAULT_LOGGING_FORMAT = ("%(asctime)s %(levelname)s [%(name)s] [%(filename)s:%(lineno)d] "
+                          "[trace_id=%(otelTraceID)s span_id=%(otelSpanID)s "
+                          "resource.service.name=%(otelServiceName)s "
+                          "trace_sampled=%(otelTraceSampled)s] - %(message)s")
+_LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+               "error": logging.ERROR}
+
+# Correlation fields (otelTraceID, otelSpanID, otelTraceSampled, otelServiceName) are added by the
+# record factory only once enable_correlation_fields() ran (configure() runs it when
+# OTEL_PYTHON_LOG_CORRELATION=true): without it a record costs nothing extra. The service name is
+# resolved once, when they are enabled.
+_correlation = False
+_service_name = ""
+
+
+def enable_correlation_fields(service_name: Optional[str] = None) -> None:
+    """From now on, every LogRecord carries otelTraceID (032x), otelSpanID (016x),
+    otelTraceSampled and otelServiceName, as opentelemetry-instrumentation-logging's
+    LoggingInstrumentor sets them (defaults "0", "0", False, service name): the innermost current
+    span's (see otelbridge.trace). Installs the record factory if needed."""
+    global _correlation, _service_name
+    if service_name is None:
+        from . import service_name as _svc
+        service_name = _svc()
+    _service_name = service_name
+    _correlation = True
+    install_record_factory()
+
+
+def configure_correlation(log_format: Optional[str], log_level: Optional[str]) -> None:
+    """What OTEL_PYTHON_LOG_CORRELATION=true does: correlation fields, then logging.basicConfig
+    with OTEL_PYTHON_LOG_FORMAT (default DEFAULT_LOGGING_FORMAT) and OTEL_PYTHON_LOG_LEVEL
+    (debug, info, warning, error; default info) — a no-op if the root logger has handlers."""
+    enable_correlation_fields()
+    level = _LOG_LEVELS.get((log_level or "").strip().lower(), logging.INFO)
+    logging.basicConfig(format=log_format or DEFAULT_LOGGING_FORMAT, level=level)
+
 
 def install_record_factory() -> None:
     """Wraps the current LogRecord factory so that records carry their creation time in integer
     nanoseconds (and record.created/msecs are derived from that same instant, as Python 3.13
-    does). Idempotent."""
+    does), and the correlation fields once enable_correlation_fields() ran. Idempotent."""
     global _installed_factory
     prev = logging.getLogRecordFactory()
     if prev is _installed_factory:
@@ -107,6 +149,15 @@ def install_record_factory() -> None:
             rec.created = created
             rec.msecs = (ns % 1_000_000_000) // 1_000_000 + 0.0
             rec._otelbridge_ns = ns
+        if _correlation:
+            ids = _log_ids()
+            if ids is None:
+                rec.otelTraceID = "0"
+                rec.otelSpanID = "0"
+                rec.otelTraceSampled = False
+            else:
+                rec.otelTraceID, rec.otelSpanID, rec.otelTraceSampled = ids
+            rec.otelServiceName = _service_name
         return rec
 
     _installed_factory = factory
@@ -136,10 +187,9 @@ _EMPTY = (ffi.NULL, 0)
 def current_span_context() -> Any:
     """The trace context for a record emitted now, as the `ctx` argument of otel_log_emit.
 
-    ffi.NULL means "the emitting thread's current native context" (otel_context_attach). Every
-    emitter of this package calls this one function, so a change of where the current span comes
-    from applies to all of them."""
-    return ffi.NULL
+    The innermost current span (otelbridge.trace's rule), never the C thread's context. Every
+    emitter of this package calls this one function."""
+    return _log_ctx()
 
 
 def scope_for(name: str) -> Any:
