@@ -4,6 +4,9 @@ lib              the loaded libotelbridge (session); a missing library is a test
 engine_factory   builds FileEngine objects writing into the test's tmp_path; closes leftovers.
 module_engine_factory  the same, per module (for a corpus emitted once and checked by many tests).
 rx               a receiver (collector.py) for the test; modules with other needs define their own.
+pkg_dir          the Python binding built in place (binding.py), once per session: PYTHONPATH=pkg_dir.
+installed_binding_dir  the binding pip-installed into a target directory (with its entry points),
+                 once per session.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import os
 
 import pytest
 
+import binding
 import collector
 import oracle
 import otb
@@ -172,3 +176,19 @@ def rx(tmp_path):
     yield r
     if r.proc.poll() is None:
         r.stop()
+
+
+@pytest.fixture(scope="session")
+def pkg_dir(tmp_path_factory):
+    try:
+        return binding.build_in_place(tmp_path_factory.mktemp("otelbridge_py"))
+    except binding.BindingBuildError as e:
+        pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def installed_binding_dir(tmp_path_factory):
+    try:
+        return binding.pip_install(tmp_path_factory.mktemp("otelbridge_site") / "site")
+    except binding.BindingBuildError as e:
+        pytest.fail(str(e), pytrace=False)
