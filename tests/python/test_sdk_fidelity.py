@@ -1,0 +1,193 @@
+"""Fidelity against the official Python SDK: one app, two runs, one comparison.
+
+The app below runs once through opentelemetry-sdk (the contrib logging handler from
+opentelemetry-instrumentation-logging, BatchLogRecordProcessor, the OTLP gRPC exporter) and once
+through otelbridge (configure() + our handler), each to its own real receiver (the Collector's
+otlpreceiver, which writes what it received as OTLP/JSON). The received data must be equal field
+by field, except:
+  - timestamps and ids (IGNORED_FIELDS), which differ from run to run anyway;
+  - the telemetry.sdk.* resource attributes (they name the SDK);
+  - the deliberate differences listed by name in DELIBERATE, each with its reason.
+Both sides are normalised the same way (sorted attribute lists, records in emission order) and
+then compared as whole structures, so any field either side adds, drops or changes fails the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import collector
+
+APP = r'''
+import json, logging, sys
+
+mode, endpoint = sys.argv[1], sys.argv[2]
+SERVICE = "fidelity-app"
+
+if mode == "sdk":
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.resources import Resource
+
+    lp = LoggerProvider(resource=Resource.create({"service.name": SERVICE,
+                                                  "deployment.environment": "test"}))
+    lp.add_log_record_processor(BatchLogRecordProcessor(
+        OTLPLogExporter(endpoint=endpoint.split("://", 1)[1], insecure=True)))
+    logging.getLogger().addHandler(LoggingHandler(logger_provider=lp))
+
+    def finish():
+        lp.shutdown()
+else:
+    import otelbridge
+
+    otelbridge.configure(service_name=SERVICE, exporter_otlp_endpoint=endpoint,
+                         exporter_otlp_protocol="grpc", traces_exporter="none",
+                         metrics_exporter="none",
+                         resource_attributes="deployment.environment=test")
+
+    def finish():
+        otelbridge.shutdown(10)
+
+log = logging.getLogger("fidelity.shop")
+log.setLevel(logging.DEBUG)
+log.debug("cart loaded")
+log.info("order %s placed", 42, extra={"order.id": 42, "amount": 9.5, "vip": True,
+                                          "tags": ["a", "b"], "ratios": [0.5, 1.5]})
+log.warning("low stock", extra={"sku": "X-1", "count": -3})
+try:
+    {}["missing"]
+except KeyError:
+    log.exception("lookup failed", extra={"key": "missing"})
+logging.getLogger("fidelity.other").error("payment declined",
+                                          extra={"otel.event.name": "shop.payment"})
+log.log(51, "custom level")
+log.critical("shutting down")
+finish()
+'''
+
+# Fields that are different in every run, by nature.
+IGNORED_FIELDS = {"timeUnixNano", "observedTimeUnixNano", "traceId", "spanId"}
+
+# Deliberate differences, by name: (where, key) -> reason. Each one is checked to really differ
+# (or be absent on one side), so the list cannot go stale silently.
+DELIBERATE: dict[tuple[str, str], str] = {
+    ("resource", "process.pid"): "ours detects the process (gunicorn/fork: which worker sent it); "
+                                 "the SDK's Resource.create() does not by default",
+    ("resource", "process.executable.name"): "ours detects the process",
+    ("resource", "host.name"): "ours detects the host",
+    ("resource", "service.instance.id"): "the SDK 1.45 adds a random one per process; ours "
+                                         "does not invent one (set it in "
+                                         "OTEL_RESOURCE_ATTRIBUTES)",
+    ("log.attributes", "exception.message"): "ours is str(exc) (\"'missing'\" for a KeyError, "
+                                             "what Python prints); the SDK's is str(args[0])",
+}
+
+
+def _run(app: Path, mode: str, endpoint: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith("OTEL_") or k.startswith("OTELBRIDGE_"))}
+    env["PYTHONPATH"] = os.environ.get("_FIDELITY_PKG_DIR", "")
+    r = subprocess.run([sys.executable, str(app), mode, endpoint], env=env, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, f"{mode} run failed ({r.returncode}):\n{r.stdout}\n{r.stderr}"
+
+
+def _norm_value(v: dict):
+    return json.loads(json.dumps(v, sort_keys=True))
+
+
+def _norm_attrs(attrs: list | None, drop_prefix: str | None = None) -> dict:
+    out = {}
+    for kv in attrs or []:
+        if drop_prefix and kv["key"].startswith(drop_prefix):
+            continue
+        out[kv["key"]] = _norm_value(kv.get("value", {}))
+    return out
+
+
+def _norm_logs(requests: list[dict]) -> dict:
+    """{"resources": [...], "records": [...]} in emission order, ids/timestamps removed."""
+    resources = []
+    records = []
+    for req in requests:
+        for rl in req.get("resourceLogs", []):
+            res = dict(rl.get("resource", {}))
+            res["attributes"] = _norm_attrs(res.get("attributes"), "telemetry.sdk.")
+            if res not in resources:
+                resources.append(res)
+            for sl in rl.get("scopeLogs", []):
+                scope = dict(sl.get("scope", {}))
+                scope["attributes"] = _norm_attrs(scope.get("attributes"))
+                for rec in sl.get("logRecords", []):
+                    r = {k: v for k, v in rec.items() if k not in IGNORED_FIELDS}
+                    r["attributes"] = _norm_attrs(r.get("attributes"))
+                    r["scope"] = scope
+                    r["schemaUrl"] = sl.get("schemaUrl", "")
+                    r["_time"] = int(rec.get("timeUnixNano", 0))
+                    records.append(r)
+    records.sort(key=lambda r: r["_time"])
+    for r in records:
+        del r["_time"]
+    return {"resources": resources, "records": records}
+
+
+def _strip_deliberate(data: dict) -> dict:
+    for res in data["resources"]:
+        for where, key in DELIBERATE:
+            if where == "resource":
+                res["attributes"].pop(key, None)
+    for r in data["records"]:
+        for where, key in DELIBERATE:
+            if where == "log.attributes":
+                r["attributes"].pop(key, None)
+            elif where == "log":
+                r.pop(key, None)
+            elif where == "scope":
+                r["scope"].pop(key, None)
+    return data
+
+
+def test_logs_equal_to_the_official_sdk(rx, pkg_dir, tmp_path):
+    os.environ["_FIDELITY_PKG_DIR"] = str(pkg_dir)
+    app = tmp_path / "app.py"
+    app.write_text(textwrap.dedent(APP))
+    with collector.start(tmp_path / "rx-sdk") as rx_sdk:
+        _run(app, "sdk", rx_sdk.grpc_endpoint, tmp_path)
+        rx_sdk.wait_for(lambda s: s["logs"]["items"] >= 7, timeout=10)
+        sdk_requests = rx_sdk.read_logs()
+    _run(app, "otelbridge", rx.grpc_endpoint, tmp_path)
+    rx.wait_for(lambda s: s["logs"]["items"] >= 7, timeout=10)
+    time.sleep(0.2)
+    ours_requests = rx.read_logs()
+
+    sdk, ours = _norm_logs(sdk_requests), _norm_logs(ours_requests)
+    assert len(sdk["records"]) == 7 and len(ours["records"]) == 7, (
+        len(sdk["records"]), len(ours["records"]))
+    # Every deliberate difference must really be one.
+    for (where, key), why in DELIBERATE.items():
+        if where == "resource":
+            a = [r["attributes"].get(key) for r in sdk["resources"]]
+            b = [r["attributes"].get(key) for r in ours["resources"]]
+        elif where == "log.attributes":
+            a = [r["attributes"].get(key) for r in sdk["records"]]
+            b = [r["attributes"].get(key) for r in ours["records"]]
+        elif where == "scope":
+            a = [r["scope"].get(key) for r in sdk["records"]]
+            b = [r["scope"].get(key) for r in ours["records"]]
+        else:
+            a = [r.get(key) for r in sdk["records"]]
+            b = [r.get(key) for r in ours["records"]]
+        assert a != b, f"DELIBERATE[{where}, {key}] ({why}) is not a difference any more"
+    sdk, ours = _strip_deliberate(sdk), _strip_deliberate(ours)
+    assert ours["resources"] == sdk["resources"]
+    for i, (a, b) in enumerate(zip(sdk["records"], ours["records"])):
+        assert b == a, f"record {i} differs:\nsdk:  {json.dumps(a, sort_keys=True)}\nours: " \
+                       f"{json.dumps(b, sort_keys=True)}"
