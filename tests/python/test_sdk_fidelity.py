@@ -22,6 +22,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 import collector
 
 APP = r'''
@@ -191,3 +193,194 @@ def test_logs_equal_to_the_official_sdk(rx, pkg_dir, tmp_path):
     for i, (a, b) in enumerate(zip(sdk["records"], ours["records"])):
         assert b == a, f"record {i} differs:\nsdk:  {json.dumps(a, sort_keys=True)}\nours: " \
                        f"{json.dumps(b, sort_keys=True)}"
+
+
+# ---- spans, metrics, and logs inside a span ------------------------------------------------------
+
+APP_ALL = r'''
+import logging, sys
+
+mode, endpoint = sys.argv[1], sys.argv[2]
+SERVICE = "fidelity-app"
+
+if mode == "sdk":
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+
+    target = endpoint.split("://", 1)[1]
+    resource = Resource.create({"service.name": SERVICE})
+    lp = LoggerProvider(resource=resource)
+    lp.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter(endpoint=target,
+                                                                        insecure=True)))
+    logging.getLogger().addHandler(LoggingHandler(logger_provider=lp))
+    tp = TracerProvider(resource=resource)
+    tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=target, insecure=True)))
+    mp = MeterProvider(resource=resource, metric_readers=[PeriodicExportingMetricReader(
+        OTLPMetricExporter(endpoint=target, insecure=True), export_interval_millis=3_600_000)])
+    tracer = tp.get_tracer("fidelity.shop")
+    meter = mp.get_meter("fidelity.shop")
+    ERROR = Status(StatusCode.ERROR, "declined")
+    CLIENT = SpanKind.CLIENT
+
+    def finish():
+        tp.shutdown(); mp.shutdown(); lp.shutdown()
+else:
+    import otelbridge
+    from otelbridge import metrics, trace
+
+    otelbridge.configure(service_name=SERVICE, exporter_otlp_endpoint=endpoint,
+                         exporter_otlp_protocol="grpc", metric_export_interval=3_600_000)
+    tracer = trace.get_tracer("fidelity.shop")
+    meter = metrics.get_meter("fidelity.shop")
+    ERROR = trace.Status(trace.StatusCode.ERROR, "declined")
+    CLIENT = trace.SpanKind.CLIENT
+
+    def finish():
+        otelbridge.shutdown(10)
+
+log = logging.getLogger("fidelity.shop")
+log.setLevel(logging.INFO)
+orders = meter.create_counter("shop.orders", unit="{order}", description="orders placed")
+latency = meter.create_histogram("shop.latency", unit="ms", description="checkout latency")
+with tracer.start_as_current_span("checkout", attributes={"order.id": 42, "vip": True}) as span:
+    span.add_event("priced", {"amount": 9.5, "currency": "EUR"})
+    log.info("order placed", extra={"order.id": 42})
+    with tracer.start_as_current_span("charge", kind=CLIENT,
+                                      attributes={"payment": "card"}) as child:
+        child.set_status(ERROR)
+    orders.add(1, {"sku": "tea"})
+    orders.add(2, {"sku": "tea"})
+    orders.add(1, {"sku": "cake"})
+    for v in (3.0, 7.5, 120.0):
+        latency.record(v, {"sku": "tea"})
+log.info("outside any span")
+finish()
+'''
+
+_PKG = Path(__file__).resolve().parents[2] / "bindings" / "python" / "otelbridge"
+_MISSING = [m for m in ("trace.py", "metrics.py") if not (_PKG / m).exists()]
+
+SPAN_IGNORED = {"traceId", "spanId", "parentSpanId", "startTimeUnixNano", "endTimeUnixNano"}
+# Deliberate differences in spans, by field name -> reason (checked to still differ).
+SPAN_DELIBERATE: dict[str, str] = {}
+METRIC_POINT_IGNORED = {"startTimeUnixNano", "timeUnixNano"}
+
+
+def _norm_spans(requests: list[dict]) -> list[dict]:
+    spans = []
+    for req in requests:
+        for rs in req.get("resourceSpans", []):
+            for ss in rs.get("scopeSpans", []):
+                for sp in ss.get("spans", []):
+                    spans.append((ss.get("scope", {}).get("name"), sp))
+    names = {sp["spanId"]: sp["name"] for _, sp in spans}
+    out = []
+    for scope, sp in spans:
+        d = {k: v for k, v in sp.items() if k not in SPAN_IGNORED}
+        d["scope"] = scope
+        d["parent"] = names.get(sp.get("parentSpanId", ""), None)
+        d["attributes"] = _norm_attrs(sp.get("attributes"))
+        d["events"] = [{"name": e["name"], "attributes": _norm_attrs(e.get("attributes"))}
+                       for e in sp.get("events", [])]
+        d["_start"] = int(sp["startTimeUnixNano"])
+        out.append(d)
+    out.sort(key=lambda d: d["_start"])
+    for d in out:
+        del d["_start"]
+    return out
+
+
+def _norm_metrics(requests: list[dict]) -> dict:
+    """name -> the metric as last exported, data points sorted by attributes, times removed."""
+    out = {}
+    for req in requests:
+        for rm in req.get("resourceMetrics", []):
+            for sm in rm.get("scopeMetrics", []):
+                for m in sm.get("metrics", []):
+                    m = json.loads(json.dumps(m))
+                    m["scope"] = sm.get("scope", {}).get("name")
+                    for kind in ("sum", "gauge", "histogram", "exponentialHistogram"):
+                        if kind in m:
+                            pts = []
+                            for p in m[kind].get("dataPoints", []):
+                                p = {k: v for k, v in p.items()
+                                     if k not in METRIC_POINT_IGNORED}
+                                p["attributes"] = _norm_attrs(p.get("attributes"))
+                                pts.append(p)
+                            pts.sort(key=lambda p: json.dumps(p["attributes"], sort_keys=True))
+                            m[kind]["dataPoints"] = pts
+                    out[m["name"]] = m
+    return out
+
+
+def _records_with_context(requests: list[dict]) -> list[tuple[str, bool, bool]]:
+    out = []
+    for req in requests:
+        for rl in req.get("resourceLogs", []):
+            for sl in rl.get("scopeLogs", []):
+                for rec in sl.get("logRecords", []):
+                    out.append((rec["body"]["stringValue"], bool(rec.get("traceId")),
+                                bool(rec.get("spanId"))))
+    return sorted(out)
+
+
+@pytest.mark.xfail(bool(_MISSING), strict=True,
+                   reason=f"otelbridge {', '.join(_MISSING)} not in this checkout yet")
+def test_spans_metrics_and_correlated_logs_equal_to_the_official_sdk(rx, pkg_dir, tmp_path):
+    os.environ["_FIDELITY_PKG_DIR"] = str(pkg_dir)
+    app = tmp_path / "app_all.py"
+    app.write_text(textwrap.dedent(APP_ALL))
+
+    def done(s: dict) -> bool:
+        return (s["logs"]["items"] >= 2 and s["traces"]["items"] >= 2
+                and s["metrics"]["requests"] >= 1)
+
+    with collector.start(tmp_path / "rx-sdk") as rx_sdk:
+        _run(app, "sdk", rx_sdk.grpc_endpoint, tmp_path)
+        rx_sdk.wait_for(done, timeout=10)
+        time.sleep(0.2)
+        sdk = (rx_sdk.read_logs(), rx_sdk.read_traces(), rx_sdk.read_metrics())
+    _run(app, "otelbridge", rx.grpc_endpoint, tmp_path)
+    rx.wait_for(done, timeout=10)
+    time.sleep(0.2)
+    ours = (rx.read_logs(), rx.read_traces(), rx.read_metrics())
+
+    # logs: the one inside the span carries a trace and span id on both sides, the other not
+    assert _records_with_context(ours[0]) == _records_with_context(sdk[0]) == [
+        ("order placed", True, True), ("outside any span", False, False)]
+    # the log inside "checkout" carries checkout's ids (ours; the SDK's are checked the same way)
+    for logs, traces in (ours[:2], sdk[:2]):
+        rec = next(r for rl in logs[0]["resourceLogs"] for sl in rl["scopeLogs"]
+                   for r in sl["logRecords"] if r["body"]["stringValue"] == "order placed")
+        checkout = next(sp for req in traces for rs in req["resourceSpans"]
+                        for ss in rs["scopeSpans"] for sp in ss["spans"]
+                        if sp["name"] == "checkout")
+        assert (rec["traceId"], rec["spanId"]) == (checkout["traceId"], checkout["spanId"])
+
+    s_sdk, s_ours = _norm_spans(sdk[1]), _norm_spans(ours[1])
+    for field, why in SPAN_DELIBERATE.items():
+        assert [s.get(field) for s in s_sdk] != [s.get(field) for s in s_ours], (
+            f"SPAN_DELIBERATE[{field}] ({why}) is not a difference any more")
+        for s in s_sdk + s_ours:
+            s.pop(field, None)
+    assert len(s_ours) == len(s_sdk) == 2
+    for a, b in zip(s_sdk, s_ours):
+        assert b == a, f"span {a.get('name')} differs:\nsdk:  {json.dumps(a, sort_keys=True)}" \
+                       f"\nours: {json.dumps(b, sort_keys=True)}"
+
+    m_sdk, m_ours = _norm_metrics(sdk[2]), _norm_metrics(ours[2])
+    assert set(m_ours) == set(m_sdk) == {"shop.orders", "shop.latency"}
+    for name in m_sdk:
+        assert m_ours[name] == m_sdk[name], \
+            f"metric {name} differs:\nsdk:  {json.dumps(m_sdk[name], sort_keys=True)}" \
+            f"\nours: {json.dumps(m_ours[name], sort_keys=True)}"
