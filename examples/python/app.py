@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Dict
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Dict
 
 from fastapi import FastAPI, HTTPException
 
@@ -37,7 +38,17 @@ checkout_duration = meter.create_histogram("shop.checkout.duration", unit="s",
 PRICES: Dict[str, float] = {"tea": 4.5, "coffee": 3.2, "cake": 6.0}
 STOCK: Dict[str, int] = {"tea": 1_000_000, "coffee": 1_000_000, "cake": 0}
 
-app = FastAPI(title="shop-api")
+
+
+@asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    yield
+    # uvicorn ends a SIGTERM'd process by re-raising SIGTERM after its graceful shutdown, so
+    # Python's atexit flush never runs: export what is still queued here.
+    otelbridge.shutdown(5.0)
+
+
+app = FastAPI(title="shop-api", lifespan=lifespan)
 
 
 @app.get("/health")

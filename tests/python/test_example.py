@@ -100,7 +100,8 @@ def test_example_app_telemetry_arrives(rx, pkg_dir, tmp_path):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    assert rc == 0, err_path.read_text(errors="replace")
+    # uvicorn re-raises SIGTERM after its graceful shutdown: the process ends by that signal.
+    assert rc in (0, -signal.SIGTERM), err_path.read_text(errors="replace")
 
     rx.wait_for(lambda s: s["logs"]["items"] >= N_OK + 2 and s["metrics"]["requests"] >= 1,
                 timeout=10)
