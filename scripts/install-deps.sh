@@ -37,6 +37,8 @@ if [ "$what" = bench ]; then
       opentelemetry-cpp-dev libopentelemetry-proto-dev libabsl-dev libgrpc++-dev libprotobuf-dev \
       protobuf-compiler protobuf-compiler-grpc >/dev/null
   fi
+  # bench/run_python.sh: the official Python SDK it compares against.
+  python3 -m pip install -q --disable-pip-version-check -r "$root/bench/python/requirements.txt"
 fi
 
 if [ "$what" = test ]; then

@@ -6,6 +6,8 @@ module_engine_factory  the same, per module (for a corpus emitted once and check
 rx               a receiver (collector.py) for the test; modules with other needs define their own.
 pkg_dir          the Python binding (bindings/python) with its cffi extension built against this
                  checkout, once per session (pybinding.py); put it on PYTHONPATH of a subprocess.
+installed_binding_dir  the binding pip-installed into a target directory (with its entry points),
+                 once per session.
 """
 
 from __future__ import annotations
@@ -180,3 +182,11 @@ def rx(tmp_path):
 @pytest.fixture(scope="session")
 def pkg_dir(tmp_path_factory):
     return pybinding.build_package(tmp_path_factory.mktemp("otelbridge_py"))
+
+
+@pytest.fixture(scope="session")
+def installed_binding_dir(tmp_path_factory):
+    try:
+        return pybinding.pip_install(tmp_path_factory.mktemp("otelbridge_site") / "site")
+    except AssertionError as e:
+        pytest.fail(str(e), pytrace=False)

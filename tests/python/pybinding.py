@@ -39,6 +39,27 @@ def build_package(out: Path) -> Path:
     return out
 
 
+def pip_install(out: Path) -> Path:
+    """`pip install --target out --no-deps --no-build-isolation bindings/python`: the real package
+    build (pyproject.toml) with its dist-info, so its entry points (opentelemetry_distro,
+    opentelemetry_configurator) are visible to importlib.metadata when PYTHONPATH=out."""
+    env = dict(os.environ, OTELBRIDGE_PREFIX=str(REPO),
+               OTELBRIDGE_BUILD_DIR=str(otb.library_path().resolve().parent.parent))
+    # A copy of the source tree: pip/setuptools write build/ and *.egg-info next to it.
+    src = out.parent / (out.name + "-src")
+    shutil.copytree(BINDING, src, ignore=shutil.ignore_patterns("build", "*.egg-info",
+                                                                "__pycache__", "*.so"))
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                        "--no-build-isolation", "--disable-pip-version-check",
+                        "--target", str(out), str(src)],
+                       env=env, capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        raise AssertionError(f"pip install of the binding failed:\n{r.stdout}\n{r.stderr}")
+    if not list((out / "otelbridge").glob("_native*.so")):
+        raise AssertionError("pip install produced no extension module")
+    return out
+
+
 def child_env(pkg_dir: Path, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not (k.startswith("OTEL_") or k.startswith("OTELBRIDGE_"))}
