@@ -577,6 +577,23 @@ def current_context_for_log() -> Any:
         return NO_CONTEXT
 
 
+def current_ctx_bytes_for_log() -> Optional[bytes]:
+    """The 32 bytes of the innermost current span's otel_span_context, or None (for
+    otelbridge._speedups' log records; never raises)."""
+    s = _innermost()
+    if s is None:
+        return None
+    n = _native_of(s)
+    try:
+        if n is not None:
+            return bytes(ffi.buffer(n._ctx()))
+        sc = s.get_span_context()
+        return _ctx_bytes(int(sc.trace_id), int(sc.span_id), int(sc.trace_flags),
+                          bool(sc.is_remote))
+    except Exception:
+        return None
+
+
 def current_ids_for_log() -> Optional[Tuple[str, str, bool]]:
     """(trace id 032x, span id 016x, sampled) of the innermost current span, or None."""
     s = _innermost()
