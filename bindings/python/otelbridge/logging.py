@@ -31,7 +31,6 @@ they go to stderr (see otelbridge/__init__.py).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple

@@ -40,8 +40,8 @@ import sys
 import threading
 import traceback
 from types import TracebackType
-from typing import (Any, Awaitable, Callable, Dict, Iterable, List, Mapping, MutableMapping,
-                    Optional, Sequence, Tuple, Type, TypeVar, Union, cast)
+from typing import (Any, Callable, Dict, List, Mapping, MutableMapping, Optional, Sequence,
+                    Tuple, Type, TypeVar, cast)
 
 from . import _attrs, _speedups
 from ._native import ffi, lib
