@@ -11,7 +11,7 @@
 #   --idle-wait S   wait up to S seconds for an idle machine first (default 30; 0 = do not wait)
 #   --no-build      use build-bench/ and build-bench/python as they are
 #
-# Builds libotelbridge (Release) into build-bench/ and the binding's cffi extension against it into
+# Builds libotelbridge (Release) into build-bench/ and the binding's extensions (cffi, _speedups) into
 # build-bench/python, then runs bench/python/bench_python.py (see its docstring for what each
 # figure means). Needs the bench Python packages (scripts/install-deps.sh bench, or
 # pip install -r bench/python/requirements.txt) and the receiver (tests/collector, built on demand).
@@ -58,7 +58,7 @@ if [ "$do_build" = 1 ]; then
   mkdir -p "$pydir"
   cp -r "$root/bindings/python/otelbridge" "$pydir/otelbridge"
   OTELBRIDGE_PREFIX="$root" OTELBRIDGE_BUILD_DIR="$build" python3 -c \
-    "import runpy; runpy.run_path('$root/bindings/python/otelbridge_build.py')['ffibuilder'].compile(tmpdir='$pydir')" >&2
+    "import runpy; ns = runpy.run_path('$root/bindings/python/otelbridge_build.py'); ns['ffibuilder'].compile(tmpdir='$pydir'); ns['build_speedups']('$pydir', '$pydir/build-speedups')" >&2
 fi
 ls "$pydir"/otelbridge/_native*.so >/dev/null 2>&1 ||
   { echo "run_python.sh: no extension in $pydir (run without --no-build)" >&2; exit 1; }

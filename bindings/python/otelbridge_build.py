@@ -203,6 +203,29 @@ ffibuilder.set_source(
     extra_link_args=[f"-Wl,-rpath,{d}" for d in _rpath],
 )
 
+
+
+def speedups_extension(loc: _Location = _loc) -> "object":
+    """The setuptools Extension for otelbridge._speedups (the hot paths in C, _speedups.c),
+    linked to the same library as the cffi module, with the same rpath."""
+    from setuptools import Extension
+
+    return Extension(
+        "otelbridge._speedups", [str((HERE / "otelbridge" / "_speedups.c").relative_to(HERE))
+                                 if Path.cwd() == HERE else str(HERE / "otelbridge" / "_speedups.c")],
+        include_dirs=loc.include_dirs, library_dirs=loc.library_dirs, libraries=["otelbridge"],
+        extra_compile_args=[*loc.extra_compile_args, "-std=c11", "-Wall", "-Wextra"],
+        extra_link_args=[f"-Wl,-rpath,{d}" for d in _rpath])
+
+
+def build_speedups(out_dir: str, tmp_dir: str) -> None:
+    """Compiles otelbridge._speedups into out_dir/otelbridge (as setup.py's build_ext does)."""
+    from setuptools import setup
+
+    setup(name="otelbridge-speedups", ext_modules=[speedups_extension()],  # type: ignore[list-item]
+          script_args=["-q", "build_ext", "--build-lib", out_dir, "--build-temp", tmp_dir])
+
+
 if __name__ == "__main__":
     print(f"building against {_loc.origin}: include {_loc.include_dirs}, lib {_loc.library_dirs}")
     ffibuilder.compile(verbose=True)

@@ -29,4 +29,10 @@ class BuildExt(build_ext):
         super().run()
 
 
-setup(cffi_modules=["otelbridge_build.py:ffibuilder"], cmdclass={"build_ext": BuildExt})
+# otelbridge._speedups (the hot paths in C) is built by the same build_ext, against the same
+# library; otelbridge_build.py knows where that is. setup.py runs in this directory, so the source
+# path is relative, as setuptools wants it.
+_speedups = runpy.run_path(str(HERE / "otelbridge_build.py"))["speedups_extension"]()
+
+setup(cffi_modules=["otelbridge_build.py:ffibuilder"], ext_modules=[_speedups],
+      cmdclass={"build_ext": BuildExt})

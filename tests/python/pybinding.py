@@ -30,12 +30,15 @@ def build_package(out: Path) -> Path:
     env = dict(os.environ, OTELBRIDGE_PREFIX=str(REPO),
                OTELBRIDGE_BUILD_DIR=str(lib_path.resolve().parent.parent))
     # The same builder setup.py uses (cffi_modules), compiled in place: no wheel/pip needed.
-    code = ("import runpy; ns = runpy.run_path(%r); ns['ffibuilder'].compile(tmpdir=%r)"
-            % (str(BINDING / "otelbridge_build.py"), str(out)))
+    # Then otelbridge._speedups (the hot paths in C), as setup.py's build_ext builds it.
+    code = ("import runpy; ns = runpy.run_path(%r); ns['ffibuilder'].compile(tmpdir=%r); "
+            "ns['build_speedups'](%r, %r)"
+            % (str(BINDING / "otelbridge_build.py"), str(out), str(out), str(out / "build-speedups")))
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, f"building the binding failed:\n{r.stdout}\n{r.stderr}"
     assert list((out / "otelbridge").glob("_native*.so")), "no extension module was built"
+    assert list((out / "otelbridge").glob("_speedups*.so")), "otelbridge._speedups was not built"
     return out
 
 
@@ -57,6 +60,8 @@ def pip_install(out: Path) -> Path:
         raise AssertionError(f"pip install of the binding failed:\n{r.stdout}\n{r.stderr}")
     if not list((out / "otelbridge").glob("_native*.so")):
         raise AssertionError("pip install produced no extension module")
+    if not list((out / "otelbridge").glob("_speedups*.so")):
+        raise AssertionError("pip install did not build otelbridge._speedups")
     return out
 
 

@@ -225,7 +225,7 @@ def on_alarm(signum, frame):
     # design); it is delivered after the unblock instead.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
     try:
-        if getattr(ol._tls, "depth", 0):
+        if ol.emit_depth():
             state["nested"] += 1  # this signal interrupted our handler's emit
         state["n"] += 1
         sig.warning("from signal %d", state["n"])

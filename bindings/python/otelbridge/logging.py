@@ -31,13 +31,14 @@ they go to stderr (see otelbridge/__init__.py).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from . import _speedups
 from ._native import ffi, lib
-from .trace import current_context_for_log as _log_ctx, current_ids_for_log as _log_ids
+from .trace import (_current as _current_span_var, current_context_for_log as _log_ctx,
+                    current_ctx_bytes_for_log as _log_ctx_bytes, current_ids_for_log as _log_ids)
 
 __all__ = ["Handler", "severity", "install_record_factory", "current_span_context",
            "enable_correlation_fields", "DEFAULT_LOGGING_FORMAT"]
@@ -281,8 +282,12 @@ def emit_record(scope: Any, time_ns: int, severity_number: int, sev_text: Any, b
 # formatter, a __str__ of an extra value, a signal handler) is emitted too, one level deep; a
 # record logged from inside THAT emission is dropped by this handler (other handlers still get
 # it). So a formatter that logs on every call adds one record per record instead of recursing.
-_MAX_DEPTH = 2
-_tls = threading.local()
+_MAX_DEPTH = 2  # enforced in otelbridge._speedups (handler_emit), per thread
+
+
+def emit_depth() -> int:
+    """How many Handler.emit calls the calling thread is inside (0 outside the handler)."""
+    return int(_speedups.emit_depth())
 
 
 class Handler(logging.Handler):
@@ -323,13 +328,11 @@ class Handler(logging.Handler):
     # -- emit -----------------------------------------------------------------------------------
 
     def emit(self, record: logging.LogRecord) -> None:
-        tls = _tls
-        depth = getattr(tls, "depth", 0)
-        if depth >= _MAX_DEPTH:
-            return
-        tls.depth = depth + 1
+        # One call into otelbridge._speedups (C): the record's __dict__ read directly, the body,
+        # severity, time, trace context and attributes converted in C, and otel_log_emit called
+        # with the GIL held. It also keeps the re-entrancy depth (per thread, see _MAX_DEPTH).
         try:
-            self._emit(record)
+            _handler_emit(self, record)
         except RecursionError:
             raise
         except Exception:
@@ -337,35 +340,24 @@ class Handler(logging.Handler):
                 self.handleError(record)  # stderr only; never a logging call
             except Exception:
                 pass
-        finally:
-            tls.depth = depth
 
-    def _emit(self, record: logging.LogRecord) -> None:
-        scope = scope_for(record.name)
-        if scope is None:
-            return
-        body_text = self.format(record) if self.formatter is not None else record.getMessage()
 
-        attrs: AttrList = []
-        event_name = b""
-        for key, value in record.__dict__.items():
-            if key in _RESERVED:
-                continue
-            if key == _EVENT_NAME_KEY:
-                event_name = _utf8(value if isinstance(value, str) else _safe_str(value))
-                continue
-            attrs.append((key, value))
-        if self.code_attributes:
-            attrs.append(("code.file.path", record.pathname))
-            attrs.append(("code.function.name", record.funcName))
-            attrs.append(("code.line.number", record.lineno))
-        exc_info = record.exc_info
-        if exc_info and exc_info[0] is not None:
-            attrs.extend(exception_attributes(*exc_info))
-        emit_record(scope, _time_ns(record), severity(record.levelno), severity_text(record.levelname),
-             body_text, attrs, event_name)
-        # The status is deliberately ignored: drops (queue full, shutdown) are counted by the
-        # engine, and a handler must not fail the application's logging call.
+def _scope_addr(name: str) -> int:
+    """For _speedups: the address of scope_for(name), 0 when there is none (not cached then)."""
+    scope = scope_for(name)
+    return 0 if scope is None else int(ffi.cast("uintptr_t", scope))
+
+
+def _exc_attrs(exc_info: Any) -> Optional[AttrList]:
+    """For _speedups: the exception attributes of a record's exc_info, or None."""
+    if exc_info and exc_info[0] is not None:
+        return exception_attributes(*exc_info)
+    return None
+
+
+_speedups.setup(_RESERVED, _EVENT_NAME_KEY, logging.LogRecord, _scope_addr, _log_ctx_bytes,
+                _exc_attrs, _current_span_var)
+_handler_emit = _speedups.handler_emit
 
 
 def _safe_str(v: Any) -> str:

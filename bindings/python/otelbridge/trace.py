@@ -40,10 +40,10 @@ import sys
 import threading
 import traceback
 from types import TracebackType
-from typing import (Any, Awaitable, Callable, Dict, Iterable, List, Mapping, MutableMapping,
-                    Optional, Sequence, Tuple, Type, TypeVar, Union, cast)
+from typing import (Any, Callable, Dict, List, Mapping, MutableMapping, Optional, Sequence,
+                    Tuple, Type, TypeVar, cast)
 
-from . import _attrs
+from . import _attrs, _speedups
 from ._native import ffi, lib
 
 __all__ = [
@@ -150,7 +150,8 @@ NO_CONTEXT = ffi.new(_CTX_P)                          # all zero: "no trace cont
 _new = ffi.new
 _from_buffer = ffi.from_buffer
 _span_start = lib.otel_span_start
-_span_end = lib.otel_span_end
+_c_span_start = _speedups.span_start   # one call: start + the new span's context
+_c_span_end = _speedups.span_end
 _span_ctx_get = lib.otel_span_context_get
 _encode = _attrs.encode
 _ATTR_P = _attrs.ATTR_P
@@ -217,11 +218,12 @@ class Span:
     Every method may be called from any thread. After end() (or on a non-recording span) the
     mutators do nothing; get_span_context() keeps working."""
 
-    __slots__ = ("_h", "_cc", "_ts", "_ended", "_par", "_ids", "__weakref__")
+    __slots__ = ("_h", "_cc", "_cb", "_ts", "_ended", "_par", "_ids", "__weakref__")
 
     def __init__(self, handle: int, trace_state: str = "", ctx: Any = None) -> None:
         self._h = handle          # 0: a non-recording span that is not in the library
         self._cc = ctx            # cdata otel_span_context *, read lazily
+        self._cb: Optional[bytes] = None  # its 32 bytes, when _speedups.span_start returned them
         self._ts = trace_state    # inherited from the parent (the library does the same)
         self._ended = handle == 0
         self._par: Any = None     # cdata otel_span_parent * naming this span, made on first use
@@ -233,6 +235,10 @@ class Span:
         """The cdata otel_span_context * of this span (NO_CONTEXT when unknown)."""
         cc = self._cc
         if cc is not None:
+            return cc
+        cb = self._cb
+        if cb is not None:
+            cc = self._cc = _from_buffer(_CTX_P, cb)
             return cc
         p = ffi.new(_CTX_P)
         if self._h and lib.otel_span_context_get(self._h, p) == 0:
@@ -364,11 +370,11 @@ class Span:
             return
         self._ended = True
         h = self._h
-        if self._cc is None:  # keep the ids readable after the end
+        if self._cc is None and self._cb is None:  # keep the ids readable after the end
             p = _new(_CTX_P)
             if _span_ctx_get(h, p) == 0:
                 self._cc = p
-        _span_end(h, end_time or 0)
+        _c_span_end(h, end_time or 0)
 
     def _on_exception(self, exc: BaseException, record: bool, set_status: bool,
                       escaped: bool) -> None:
@@ -577,6 +583,23 @@ def current_context_for_log() -> Any:
         return NO_CONTEXT
 
 
+def current_ctx_bytes_for_log() -> Optional[bytes]:
+    """The 32 bytes of the innermost current span's otel_span_context, or None (for
+    otelbridge._speedups' log records; never raises)."""
+    s = _innermost()
+    if s is None:
+        return None
+    n = _native_of(s)
+    try:
+        if n is not None:
+            return bytes(ffi.buffer(n._ctx()))
+        sc = s.get_span_context()
+        return _ctx_bytes(int(sc.trace_id), int(sc.span_id), int(sc.trace_flags),
+                          bool(sc.is_remote))
+    except Exception:
+        return None
+
+
 def current_ids_for_log() -> Optional[Tuple[str, str, bool]]:
     """(trace id 032x, span id 016x, sampled) of the innermost current span, or None."""
     s = _innermost()
@@ -669,7 +692,8 @@ def use_span(span: Span, end_on_exit: bool = False, record_exception: bool = Tru
 class Tracer:
     """Starts spans in one instrumentation scope. Get one with get_tracer()."""
 
-    __slots__ = ("name", "version", "schema_url", "attributes", "_scope", "__weakref__")
+    __slots__ = ("name", "version", "schema_url", "attributes", "_scope", "_saddr",
+                 "__weakref__")
 
     def __init__(self, name: str, version: Optional[str], schema_url: Optional[str],
                  attributes: Optional[Mapping[str, Any]]) -> None:
@@ -678,6 +702,7 @@ class Tracer:
         self.schema_url = schema_url
         self.attributes = dict(attributes) if attributes else None
         self._scope: Any = None
+        self._saddr = 0  # its address, for _speedups
 
     def _resolve(self) -> Any:
         keep: List[Any] = []
@@ -695,6 +720,7 @@ class Tracer:
         if st != 0:
             return None  # before configure(): retried on the next span
         self._scope = out[0]
+        self._saddr = int(ffi.cast("uintptr_t", self._scope))
         return self._scope
 
     def _start(self, name: str, kind: int, attributes: Optional[Mapping[str, Any]],
@@ -713,6 +739,29 @@ class Tracer:
                     parent = cur[0] if cur is not None else None
                 else:
                     parent = a
+        scope = self._scope
+        if not links and scope is not None:
+            # The hot path: a root or a live native parent, in one call to _speedups (C), which
+            # converts the attributes and returns the handle with the span's context.
+            if parent is None:
+                r = _c_span_start(self._saddr, name, kind, start_time or 0, 1, 0, None,
+                                  None, attributes)
+                ts = ""
+            elif type(parent) is Span and not parent._ended and parent._h:
+                r = _c_span_start(self._saddr, name, kind, start_time or 0, 2, parent._h,
+                                  None, None, attributes)
+                ts = parent._ts
+            else:
+                r = None
+            if r is not None:
+                if type(r) is tuple:
+                    span = Span(r[0], ts)
+                    span._cb = r[1]
+                    return span
+                if r == _OTEL_E_INVALID_HANDLE and type(parent) is Span:
+                    return self._start(name, kind, attributes, links, start_time,
+                                       parent.get_span_context())
+                # anything else: the general path below decides (non-recording span)
         if parent is None:
             par, ts, pkeep = _PARENT_ROOT, "", None
         elif type(parent) is Span and not parent._ended:

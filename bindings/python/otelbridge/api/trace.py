@@ -27,11 +27,11 @@ NonRecordingSpan that is not from extraction) is exported as a remote parent.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Type, cast
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Type, cast
 
 from opentelemetry import context as _context
 from opentelemetry import trace as _api
-from opentelemetry.trace import (Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags,
+from opentelemetry.trace import (Link, SpanContext, SpanKind, TraceFlags,
                                  TraceState)
 from opentelemetry.util import types as _types
 

@@ -1,0 +1,968 @@
+/* otelbridge._speedups: the Python binding's hot paths, written against the Python C API.
+ *
+ *   handler_emit(handler, record)   otelbridge.logging.Handler.emit for one logging.LogRecord
+ *   emit(scope, time_ns, severity, severity_text, body, attrs, event_name, ctx)
+ *                                   one log record from loguru / structlog / emit_record
+ *   span_start(scope, name, kind, start_ns, parent_kind, parent_span, parent_ctx, trace_state,
+ *              attrs) -> (handle, span context bytes) | status
+ *   span_end(handle, end_ns) -> status
+ *   attrs_debug(attrs, homogeneous) the converted otel_attr array, read back (for tests)
+ *
+ * The GIL stays HELD across the library calls (otel_log_emit, otel_span_start, otel_span_end).
+ * They never block: emit copies the record into a bounded queue and returns (a full queue drops,
+ * it never waits), span start/end take a per-span slot and at most a short internal lock held for
+ * a copy. Releasing the GIL around a call that short costs more than the call itself, and worse,
+ * hands the GIL to another waiting thread on every record (the convoy the cffi binding showed at
+ * 4 threads). Holding it also means the Python objects we point into cannot change meanwhile.
+ *
+ * Attribute conversion (the one implementation for the hot paths): Python values become otel_value
+ * views into the Python objects themselves (str via PyUnicode_AsUTF8AndSize, bytes in place), in a
+ * stack array for the common case; every object pointed into is kept referenced until the call
+ * returns. Rules: str; bool; int (int64 range, else str(v)); float; bytes/bytearray; list/tuple
+ * of those (logs: types may mix; spans: one type, else str(v)); anything else str(v), then
+ * repr(v), then "<unprintable T>". A str with lone surrogates is encoded with surrogatepass and
+ * the library replaces the invalid bytes with U+FFFD. This module never calls logging.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <otelbridge/otelbridge.h>
+#include <string.h>
+
+#if PY_VERSION_HEX < 0x03090000 /* the vectorcall helpers, for Python 3.8 */
+#define PyObject_CallNoArgs(f) PyObject_CallFunctionObjArgs((f), NULL)
+#define PyObject_CallOneArg(f, a) PyObject_CallFunctionObjArgs((f), (a), NULL)
+#define PyObject_CallMethodNoArgs(o, n) PyObject_CallMethodObjArgs((o), (n), NULL)
+#define PyObject_CallMethodOneArg(o, n, a) PyObject_CallMethodObjArgs((o), (n), (a), NULL)
+#endif
+
+/* ---- configuration, set once by setup() ---------------------------------------------------- */
+static PyObject *g_reserved;    /* frozenset of record keys that are not attributes */
+static PyObject *g_event_key;   /* "otel.event.name" */
+static PyObject *g_record_type; /* logging.LogRecord */
+static PyObject *g_scope_fn;    /* name -> scope address (int), 0 when none */
+static PyObject *g_ctx_fn;      /* () -> 32 bytes of otel_span_context, or None */
+static PyObject *g_exc_fn;      /* exc_info -> [(key, value)] or None */
+static PyObject *g_current;     /* otelbridge.trace's ContextVar */
+static PyObject *g_scopes;      /* name -> scope address (int) */
+static PyObject *g_level_texts; /* levelname -> bytes */
+static PyObject *s_dict, *s_name, *s_msg, *s_args, *s_levelno, *s_levelname, *s_created, *s_ns,
+    *s_exc_info, *s_formatter, *s_format, *s_getMessage, *s_code_attributes, *s_pathname,
+    *s_funcName, *s_lineno, *s_api_mod, *s_cb;
+
+/* Re-entrancy of Handler.emit, per OS thread (the GIL is held, so this is the Python thread). */
+#define MAX_DEPTH 2
+static _Thread_local int t_depth;
+
+/* ---- the converter ------------------------------------------------------------------------- */
+#define STACK_ATTRS 16
+#define STACK_REFS 64
+
+typedef struct {
+  otel_attr *attrs;
+  Py_ssize_t n, cap;
+  PyObject **refs; /* owned references, released by conv_free */
+  Py_ssize_t nrefs, caprefs;
+  void **mem; /* PyMem blocks (array items) */
+  Py_ssize_t nmem, capmem;
+  int homogeneous; /* spans: arrays of one type only */
+  otel_attr stack_attrs[STACK_ATTRS];
+  PyObject *stack_refs[STACK_REFS];
+} conv_t;
+
+static void conv_init(conv_t *c, int homogeneous) {
+  c->attrs = c->stack_attrs;
+  c->n = 0;
+  c->cap = STACK_ATTRS;
+  c->refs = c->stack_refs;
+  c->nrefs = 0;
+  c->caprefs = STACK_REFS;
+  c->mem = NULL;
+  c->nmem = c->capmem = 0;
+  c->homogeneous = homogeneous;
+}
+
+static void conv_free(conv_t *c) {
+  Py_ssize_t i;
+  for (i = 0; i < c->nrefs; i++) Py_DECREF(c->refs[i]);
+  for (i = 0; i < c->nmem; i++) PyMem_Free(c->mem[i]);
+  PyMem_Free(c->mem);
+  if (c->refs != c->stack_refs) PyMem_Free(c->refs);
+  if (c->attrs != c->stack_attrs) PyMem_Free(c->attrs);
+}
+
+/* Keeps obj (a new reference, stolen) alive until conv_free. NULL passes an error through. */
+static int hold(conv_t *c, PyObject *obj) {
+  if (obj == NULL) return -1;
+  if (c->nrefs == c->caprefs) {
+    Py_ssize_t cap = c->caprefs * 2;
+    PyObject **r = PyMem_Malloc((size_t)cap * sizeof(PyObject *));
+    if (r == NULL) {
+      Py_DECREF(obj);
+      PyErr_NoMemory();
+      return -1;
+    }
+    memcpy(r, c->refs, (size_t)c->nrefs * sizeof(PyObject *));
+    if (c->refs != c->stack_refs) PyMem_Free(c->refs);
+    c->refs = r;
+    c->caprefs = cap;
+  }
+  c->refs[c->nrefs++] = obj;
+  return 0;
+}
+
+static void *conv_alloc(conv_t *c, size_t size) {
+  void *p;
+  if (c->nmem == c->capmem) {
+    Py_ssize_t cap = c->capmem ? c->capmem * 2 : 4;
+    void **m = PyMem_Realloc(c->mem, (size_t)cap * sizeof(void *));
+    if (m == NULL) {
+      PyErr_NoMemory();
+      return NULL;
+    }
+    c->mem = m;
+    c->capmem = cap;
+  }
+  p = PyMem_Malloc(size ? size : 1);
+  if (p == NULL) {
+    PyErr_NoMemory();
+    return NULL;
+  }
+  c->mem[c->nmem++] = p;
+  return p;
+}
+
+/* The next attribute slot (valid until the next call). */
+static otel_attr *new_attr(conv_t *c) {
+  if (c->n == c->cap) {
+    Py_ssize_t cap = c->cap * 2;
+    otel_attr *a = PyMem_Malloc((size_t)cap * sizeof(otel_attr));
+    if (a == NULL) {
+      PyErr_NoMemory();
+      return NULL;
+    }
+    memcpy(a, c->attrs, (size_t)c->n * sizeof(otel_attr));
+    if (c->attrs != c->stack_attrs) PyMem_Free(c->attrs);
+    c->attrs = a;
+    c->cap = cap;
+  }
+  memset(&c->attrs[c->n], 0, sizeof(otel_attr));
+  return &c->attrs[c->n++];
+}
+
+/* str(v), else repr(v), else "<unprintable T>" (a new reference; NULL only for errors that are
+ * not Exceptions, e.g. KeyboardInterrupt, or no memory). */
+static PyObject *safe_str(PyObject *v) {
+  PyObject *s = PyObject_Str(v);
+  if (s != NULL) return s;
+  if (!PyErr_ExceptionMatches(PyExc_Exception)) return NULL;
+  PyErr_Clear();
+  s = PyObject_Repr(v);
+  if (s != NULL) return s;
+  if (!PyErr_ExceptionMatches(PyExc_Exception)) return NULL;
+  PyErr_Clear();
+  {
+    PyObject *tn = PyObject_GetAttrString((PyObject *)Py_TYPE(v), "__name__");
+    if (tn == NULL) {
+      PyErr_Clear();
+      return PyUnicode_FromFormat("<unprintable %s>", Py_TYPE(v)->tp_name);
+    }
+    s = PyUnicode_FromFormat("<unprintable %S>", tn);
+    Py_DECREF(tn);
+    return s;
+  }
+}
+
+/* A view of str s (kept alive by the caller): its cached UTF-8, or, when it holds lone
+ * surrogates, a held surrogatepass encoding. */
+static int str_view(conv_t *c, PyObject *s, otel_str *out) {
+  Py_ssize_t len;
+  const char *p = PyUnicode_AsUTF8AndSize(s, &len);
+  if (p == NULL) {
+    PyObject *b;
+    if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) return -1;
+    PyErr_Clear();
+    b = PyUnicode_AsEncodedString(s, "utf-8", "surrogatepass");
+    if (hold(c, b) < 0) return -1;
+    p = PyBytes_AS_STRING(b);
+    len = PyBytes_GET_SIZE(b);
+  }
+  out->ptr = p;
+  out->len = (size_t)len;
+  return 0;
+}
+
+static int str_of(conv_t *c, PyObject *v, otel_str *out) {
+  PyObject *s;
+  if (PyUnicode_Check(v)) return str_view(c, v, out);
+  s = safe_str(v);
+  if (hold(c, s) < 0) return -1;
+  return str_view(c, s, out);
+}
+
+/* The attribute type class of an array element: 1 str, 2 bool, 3 int (int64), 4 float, 5 bytes;
+ * 0 for anything else. *big is set for an int out of the int64 range (kind 3, converted to str). */
+static int prim_kind(PyObject *x, int *big) {
+  *big = 0;
+  if (PyUnicode_Check(x)) return 1;
+  if (PyBool_Check(x)) return 2;
+  if (PyLong_Check(x)) {
+    int of = 0;
+    long long v = PyLong_AsLongLongAndOverflow(x, &of);
+    if (v == -1 && PyErr_Occurred()) PyErr_Clear();
+    *big = of != 0;
+    return 3;
+  }
+  if (PyFloat_Check(x)) return 4;
+  if (PyBytes_Check(x) || PyByteArray_Check(x)) return 5;
+  return 0;
+}
+
+static int set_value(conv_t *c, otel_value *out, PyObject *v);
+
+static int set_scalar(conv_t *c, otel_value *out, PyObject *v, int *done) {
+  *done = 1;
+  if (PyUnicode_Check(v)) {
+    out->type = OTEL_VALUE_STRING;
+    return str_view(c, v, &out->u.str);
+  }
+  if (PyBool_Check(v)) {
+    out->type = OTEL_VALUE_BOOL;
+    out->u.boolean = v == Py_True;
+    return 0;
+  }
+  if (PyLong_Check(v)) {
+    int of = 0;
+    long long x = PyLong_AsLongLongAndOverflow(v, &of);
+    if (x == -1 && PyErr_Occurred()) return -1;
+    if (!of) {
+      out->type = OTEL_VALUE_INT;
+      out->u.i64 = x;
+      return 0;
+    }
+    *done = 0; /* out of the int64 range: str(v) */
+    return 0;
+  }
+  if (PyFloat_Check(v)) {
+    out->type = OTEL_VALUE_DOUBLE;
+    out->u.f64 = PyFloat_AS_DOUBLE(v);
+    return 0;
+  }
+  if (PyBytes_Check(v)) {
+    out->type = OTEL_VALUE_BYTES;
+    out->u.bytes.ptr = PyBytes_AS_STRING(v);
+    out->u.bytes.len = (size_t)PyBytes_GET_SIZE(v);
+    return 0;
+  }
+  if (PyByteArray_Check(v)) { /* copied: a bytearray may be resized by later Python code */
+    PyObject *b = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(v), PyByteArray_GET_SIZE(v));
+    if (hold(c, b) < 0) return -1;
+    out->type = OTEL_VALUE_BYTES;
+    out->u.bytes.ptr = PyBytes_AS_STRING(b);
+    out->u.bytes.len = (size_t)PyBytes_GET_SIZE(b);
+    return 0;
+  }
+  *done = 0;
+  return 0;
+}
+
+/* A list/tuple of attribute primitives as an array; *done = 0 when it is not one (-> str(v)).
+ * No Python code runs while the items are read; the items pointed into are held. */
+static int set_array(conv_t *c, otel_value *out, PyObject *v, int *done) {
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(v), i, base;
+  PyObject **items = PySequence_Fast_ITEMS(v);
+  otel_value *vals;
+  int first = -1, big;
+  *done = 0;
+  for (i = 0; i < n; i++) {
+    int k = prim_kind(items[i], &big);
+    if (k == 0) return 0;
+    if (c->homogeneous) {
+      if (big) return 0;
+      if (first < 0)
+        first = k;
+      else if (k != first)
+        return 0;
+    }
+  }
+  *done = 1;
+  out->type = OTEL_VALUE_ARRAY;
+  out->u.array.items = NULL;
+  out->u.array.len = 0;
+  if (n == 0) return 0;
+  vals = conv_alloc(c, (size_t)n * sizeof(otel_value));
+  if (vals == NULL) return -1;
+  memset(vals, 0, (size_t)n * sizeof(otel_value));
+  /* Hold the items first: later conversions (a __str__) may mutate the list. */
+  for (i = 0; i < n; i++) {
+    Py_INCREF(items[i]);
+    if (hold(c, items[i]) < 0) return -1;
+  }
+  base = c->nrefs - n;
+  for (i = 0; i < n; i++) {
+    int sd;
+    if (set_scalar(c, &vals[i], c->refs[base + i], &sd) < 0) return -1;
+    if (!sd) { /* an int out of the int64 range: str() */
+      PyObject *s = PyObject_Str(c->refs[base + i]);
+      if (hold(c, s) < 0) return -1;
+      vals[i].type = OTEL_VALUE_STRING;
+      if (str_view(c, s, &vals[i].u.str) < 0) return -1;
+    }
+  }
+  out->u.array.items = vals;
+  out->u.array.len = (size_t)n;
+  return 0;
+}
+
+/* v must stay alive until conv_free (the caller holds it). */
+static int set_value(conv_t *c, otel_value *out, PyObject *v) {
+  int done;
+  if (set_scalar(c, out, v, &done) < 0) return -1;
+  if (done) return 0;
+  if (PyList_Check(v) || PyTuple_Check(v)) {
+    if (set_array(c, out, v, &done) < 0) return -1;
+    if (done) return 0;
+  }
+  out->type = OTEL_VALUE_STRING;
+  return str_of(c, v, &out->u.str);
+}
+
+/* Appends one attribute; key and value must be held by the caller. */
+static int add_attr(conv_t *c, PyObject *key, PyObject *value) {
+  otel_str k;
+  otel_value val;
+  otel_attr *a;
+  memset(&val, 0, sizeof val);
+  if (str_of(c, key, &k) < 0) return -1;
+  if (set_value(c, &val, value) < 0) return -1;
+  a = new_attr(c);
+  if (a == NULL) return -1;
+  a->key = k;
+  a->value = val;
+  return 0;
+}
+
+static int add_attr_cstr(conv_t *c, const char *key, PyObject *value) {
+  otel_value val;
+  otel_attr *a;
+  memset(&val, 0, sizeof val);
+  if (set_value(c, &val, value) < 0) return -1;
+  a = new_attr(c);
+  if (a == NULL) return -1;
+  a->key.ptr = key;
+  a->key.len = strlen(key);
+  a->value = val;
+  return 0;
+}
+
+/* attrs: a dict, a list/tuple of (key, value) pairs, another mapping (.items()), or None. */
+static int add_attrs(conv_t *c, PyObject *attrs) {
+  PyObject *seq;
+  Py_ssize_t i, n;
+  if (attrs == NULL || attrs == Py_None) return 0;
+  if (PyDict_Check(attrs)) {
+    /* Snapshot first (no Python code runs here), then convert: a __str__ may mutate the dict. */
+    Py_ssize_t pos = 0, start = c->nrefs;
+    PyObject *k, *v;
+    while (PyDict_Next(attrs, &pos, &k, &v)) {
+      Py_INCREF(k);
+      if (hold(c, k) < 0) return -1;
+      Py_INCREF(v);
+      if (hold(c, v) < 0) return -1;
+    }
+    n = c->nrefs - start;
+    for (i = 0; i < n; i += 2)
+      if (add_attr(c, c->refs[start + i], c->refs[start + i + 1]) < 0) return -1;
+    return 0;
+  }
+  if (PyList_Check(attrs) || PyTuple_Check(attrs)) {
+    Py_INCREF(attrs);
+    seq = attrs;
+  } else {
+    PyObject *items = PyObject_CallMethod(attrs, "items", NULL);
+    if (items == NULL) return -1;
+    seq = PySequence_List(items);
+    Py_DECREF(items);
+    if (seq == NULL) return -1;
+  }
+  if (PyList_Check(seq)) { /* a copy: the caller's list may change while we convert */
+    PyObject *copy = PyList_GetSlice(seq, 0, PyList_GET_SIZE(seq));
+    Py_DECREF(seq);
+    seq = copy;
+  }
+  if (hold(c, seq) < 0) return -1;
+  n = PySequence_Fast_GET_SIZE(seq);
+  for (i = 0; i < n; i++) {
+    PyObject *pair = PySequence_Fast_GET_ITEM(seq, i);
+    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+      PyErr_SetString(PyExc_TypeError, "attributes: expected (key, value) pairs");
+      return -1;
+    }
+    if (add_attr(c, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)) < 0) return -1;
+  }
+  return 0;
+}
+
+/* ---- shared helpers ------------------------------------------------------------------------ */
+
+static int severity_of(long levelno) {
+  static const int bands[6] = {0, 5, 9, 13, 17, 21};
+  if (levelno < 1) return 0;
+  if (levelno < 10) return levelno <= 5 ? 1 : (levelno - 4 < 4 ? (int)levelno - 4 : 4);
+  if (levelno > 53) return 24;
+  return bands[levelno / 10] + (int)(levelno % 10 < 3 ? levelno % 10 : 3);
+}
+
+/* The severity text for a level name (WARNING -> WARN, CRITICAL -> FATAL), cached as bytes
+ * (up to 256 names; past that, encoded per call and held by c). */
+static int level_text(conv_t *c, PyObject *name, otel_str *out) {
+  PyObject *b = PyDict_GetItemWithError(g_level_texts, name);
+  if (b == NULL) {
+    if (PyErr_Occurred()) return -1;
+    if (!PyUnicode_Check(name)) {
+      PyErr_SetString(PyExc_TypeError, "levelname must be a str");
+      return -1;
+    }
+    if (PyUnicode_CompareWithASCIIString(name, "WARNING") == 0)
+      b = PyBytes_FromString("WARN");
+    else if (PyUnicode_CompareWithASCIIString(name, "CRITICAL") == 0)
+      b = PyBytes_FromString("FATAL");
+    else
+      b = PyUnicode_AsEncodedString(name, "utf-8", "surrogatepass");
+    if (b == NULL) return -1;
+    if (PyDict_GET_SIZE(g_level_texts) < 256 && PyDict_SetItem(g_level_texts, name, b) < 0) {
+      Py_DECREF(b);
+      return -1;
+    }
+    if (hold(c, b) < 0) return -1;
+  }
+  out->ptr = PyBytes_AS_STRING(b);
+  out->len = (size_t)PyBytes_GET_SIZE(b);
+  return 0;
+}
+
+/* The trace context for a record emitted now: the innermost current span's (otelbridge.trace's
+ * rule). Fast path: no current span and opentelemetry.trace never imported: none. A native span
+ * current and no opentelemetry: its cached context bytes (Span._cb). Otherwise trace's Python
+ * function decides. */
+static int current_ctx(otel_span_context *out) {
+  PyObject *v = NULL, *mods, *r;
+  int api;
+  memset(out, 0, sizeof *out);
+  if (PyContextVar_Get(g_current, Py_None, &v) < 0) return -1;
+  mods = PyImport_GetModuleDict();
+  api = PyDict_Contains(mods, s_api_mod);
+  if (api < 0) {
+    Py_DECREF(v);
+    return -1;
+  }
+  if (!api) {
+    if (v == Py_None) {
+      Py_DECREF(v);
+      return 0;
+    }
+    if (PyTuple_Check(v) && PyTuple_GET_SIZE(v) == 2) {
+      PyObject *cb = PyObject_GetAttr(PyTuple_GET_ITEM(v, 0), s_cb);
+      if (cb == NULL)
+        PyErr_Clear();
+      else if (PyBytes_Check(cb) && PyBytes_GET_SIZE(cb) == (Py_ssize_t)sizeof *out) {
+        memcpy(out, PyBytes_AS_STRING(cb), sizeof *out);
+        Py_DECREF(cb);
+        Py_DECREF(v);
+        return 0;
+      }
+      Py_XDECREF(cb);
+    }
+  }
+  Py_DECREF(v);
+  r = PyObject_CallNoArgs(g_ctx_fn);
+  if (r == NULL) return -1;
+  if (PyBytes_Check(r) && PyBytes_GET_SIZE(r) == (Py_ssize_t)sizeof *out)
+    memcpy(out, PyBytes_AS_STRING(r), sizeof *out);
+  Py_DECREF(r);
+  return 0;
+}
+
+static int ctx_arg(PyObject *arg, otel_span_context *out) {
+  if (arg == Py_None) return current_ctx(out);
+  if (!PyBytes_Check(arg) || PyBytes_GET_SIZE(arg) != (Py_ssize_t)sizeof *out) {
+    PyErr_SetString(PyExc_TypeError, "ctx must be None or 32 bytes (otel_span_context)");
+    return -1;
+  }
+  memcpy(out, PyBytes_AS_STRING(arg), sizeof *out);
+  return 0;
+}
+
+static void *addr_of(PyObject *o) {
+  return PyLong_Check(o) ? PyLong_AsVoidPtr(o) : NULL;
+}
+
+/* Looks a record attribute up in its __dict__ first, then as an attribute (a new reference). */
+static PyObject *rec_get(PyObject *record, PyObject *dict, PyObject *key) {
+  PyObject *v = dict ? PyDict_GetItemWithError(dict, key) : NULL;
+  if (v != NULL) {
+    Py_INCREF(v);
+    return v;
+  }
+  if (PyErr_Occurred()) return NULL;
+  return PyObject_GetAttr(record, key);
+}
+
+/* The record's time in ns: _otelbridge_ns when it is the instant record.created says (the
+ * record factory's), else int(created * 1e9). */
+static int record_time(PyObject *record, PyObject *dict, uint64_t *out) {
+  PyObject *created = rec_get(record, dict, s_created), *ns;
+  double cr;
+  if (created == NULL) return -1;
+  cr = PyFloat_AsDouble(created);
+  Py_DECREF(created);
+  if (cr == -1.0 && PyErr_Occurred()) return -1;
+  ns = PyDict_GetItemWithError(dict, s_ns);
+  if (ns == NULL && PyErr_Occurred()) return -1;
+  if (ns != NULL && PyLong_Check(ns)) {
+    unsigned long long v = PyLong_AsUnsignedLongLong(ns);
+    if (v == (unsigned long long)-1 && PyErr_Occurred())
+      PyErr_Clear();
+    else if ((double)v / 1e9 == cr) {
+      *out = v;
+      return 0;
+    }
+  }
+  cr *= 1e9;
+  *out = cr > 0 && cr < 1.8e19 ? (uint64_t)cr : 0;
+  return 0;
+}
+
+/* ---- handler_emit -------------------------------------------------------------------------- */
+
+static PyObject *get_body(PyObject *handler, PyObject *record, PyObject *dict) {
+  PyObject *fmt = PyObject_GetAttr(handler, s_formatter);
+  if (fmt == NULL) return NULL;
+  if (fmt != Py_None) {
+    Py_DECREF(fmt);
+    return PyObject_CallMethodOneArg(handler, s_format, record);
+  }
+  Py_DECREF(fmt);
+  if (Py_TYPE(record) == (PyTypeObject *)g_record_type) {
+    /* LogRecord.getMessage without the call: str(msg), % args only when there are args. */
+    PyObject *msg = PyDict_GetItemWithError(dict, s_msg);
+    PyObject *args = msg ? PyDict_GetItemWithError(dict, s_args) : NULL;
+    if (msg != NULL && args != NULL &&
+        (args == Py_None || (PyTuple_CheckExact(args) && PyTuple_GET_SIZE(args) == 0))) {
+      if (PyUnicode_CheckExact(msg)) {
+        Py_INCREF(msg);
+        return msg;
+      }
+      return PyObject_Str(msg);
+    }
+    if (PyErr_Occurred()) return NULL;
+  }
+  return PyObject_CallMethodNoArgs(record, s_getMessage);
+}
+
+static PyObject *do_handler_emit(PyObject *handler, PyObject *record) {
+  conv_t c;
+  PyObject *dict, *name, *scope_o, *body = NULL, *lv, *lname, *k, *v, *event = NULL, *o;
+  Py_ssize_t pos = 0, start, i, npairs;
+  otel_scope *scope;
+  otel_value bodyv;
+  otel_str sevtext, ev = {NULL, 0};
+  otel_span_context ctx;
+  uint64_t t;
+  long levelno;
+  int ca;
+
+  dict = PyObject_GetAttr(record, s_dict);
+  if (dict == NULL) return NULL;
+  if (!PyDict_Check(dict)) {
+    Py_DECREF(dict);
+    PyErr_SetString(PyExc_TypeError, "record.__dict__ is not a dict");
+    return NULL;
+  }
+  conv_init(&c, 0);
+  if (hold(&c, dict) < 0) goto fail;
+
+  name = rec_get(record, dict, s_name);
+  if (hold(&c, name) < 0) goto fail;
+  scope_o = PyDict_GetItemWithError(g_scopes, name);
+  if (scope_o == NULL) {
+    if (PyErr_Occurred()) goto fail;
+    scope_o = PyObject_CallOneArg(g_scope_fn, name);
+    if (hold(&c, scope_o) < 0) goto fail;
+    if (!PyLong_Check(scope_o) || addr_of(scope_o) == NULL) {
+      PyErr_Clear();
+      conv_free(&c);
+      Py_RETURN_NONE; /* before configure() or after shutdown(): dropped */
+    }
+    if (PyDict_SetItem(g_scopes, name, scope_o) < 0) goto fail;
+  }
+  scope = addr_of(scope_o);
+
+  body = get_body(handler, record, dict);
+  if (hold(&c, body) < 0) goto fail;
+  memset(&bodyv, 0, sizeof bodyv);
+  if (set_value(&c, &bodyv, body) < 0) goto fail;
+
+  lv = rec_get(record, dict, s_levelno);
+  if (hold(&c, lv) < 0) goto fail;
+  levelno = PyLong_AsLong(lv);
+  if (levelno == -1 && PyErr_Occurred()) goto fail;
+  lname = rec_get(record, dict, s_levelname);
+  if (hold(&c, lname) < 0) goto fail;
+  if (level_text(&c, lname, &sevtext) < 0) goto fail;
+  if (record_time(record, dict, &t) < 0) goto fail;
+
+  /* Extras: snapshot the (key, value) pairs (no Python code runs in this loop), then convert. */
+  start = c.nrefs;
+  while (PyDict_Next(dict, &pos, &k, &v)) {
+    if (PyUnicode_CheckExact(k)) {
+      int r = PySet_Contains(g_reserved, k);
+      if (r < 0) goto fail;
+      if (r) continue;
+      if (event == NULL && PyUnicode_Compare(k, g_event_key) == 0) {
+        event = v;
+        continue;
+      }
+    }
+    Py_INCREF(k);
+    if (hold(&c, k) < 0) goto fail;
+    Py_INCREF(v);
+    if (hold(&c, v) < 0) goto fail;
+  }
+  npairs = c.nrefs - start;
+  if (event != NULL) {
+    Py_INCREF(event);
+    if (hold(&c, event) < 0) goto fail;
+  }
+  for (i = 0; i < npairs; i += 2)
+    if (add_attr(&c, c.refs[start + i], c.refs[start + i + 1]) < 0) goto fail;
+  if (event != NULL && str_of(&c, event, &ev) < 0) goto fail;
+
+  o = PyObject_GetAttr(handler, s_code_attributes);
+  if (o == NULL) goto fail;
+  ca = PyObject_IsTrue(o);
+  Py_DECREF(o);
+  if (ca < 0) goto fail;
+  if (ca) {
+    static const char *keys[3] = {"code.file.path", "code.function.name", "code.line.number"};
+    PyObject *names[3] = {s_pathname, s_funcName, s_lineno};
+    for (i = 0; i < 3; i++) {
+      o = rec_get(record, dict, names[i]);
+      if (hold(&c, o) < 0) goto fail;
+      if (add_attr_cstr(&c, keys[i], o) < 0) goto fail;
+    }
+  }
+  o = PyDict_GetItemWithError(dict, s_exc_info);
+  if (o == NULL && PyErr_Occurred()) goto fail;
+  if (o != NULL && o != Py_None && o != Py_False) {
+    o = PyObject_CallOneArg(g_exc_fn, o);
+    if (hold(&c, o) < 0) goto fail;
+    if (add_attrs(&c, o) < 0) goto fail;
+  }
+  if (current_ctx(&ctx) < 0) goto fail;
+
+  /* GIL held: otel_log_emit only copies the record into the engine's queue (see the top). */
+  (void)otel_log_emit(scope, t, 0, (int32_t)severity_of(levelno), sevtext, &bodyv, c.attrs,
+                      (size_t)c.n, ev, &ctx);
+  conv_free(&c);
+  Py_RETURN_NONE;
+fail:
+  conv_free(&c);
+  return NULL;
+}
+
+static PyObject *handler_emit(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  PyObject *r;
+  (void)self;
+  if (nargs != 2) {
+    PyErr_SetString(PyExc_TypeError, "handler_emit(handler, record)");
+    return NULL;
+  }
+  if (g_reserved == NULL) {
+    PyErr_SetString(PyExc_RuntimeError, "otelbridge._speedups.setup() was not called");
+    return NULL;
+  }
+  if (t_depth >= MAX_DEPTH) Py_RETURN_NONE; /* logged from inside emit, twice: dropped */
+  t_depth++;
+  r = do_handler_emit(args[0], args[1]);
+  t_depth--;
+  return r;
+}
+
+static PyObject *emit_depth(PyObject *self, PyObject *unused) {
+  (void)self;
+  (void)unused;
+  return PyLong_FromLong(t_depth);
+}
+
+/* ---- emit (loguru, structlog, emit_record) ------------------------------------------------- */
+
+static PyObject *emit(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  conv_t c;
+  otel_scope *scope;
+  unsigned long long t;
+  long sev;
+  otel_str sevtext = {NULL, 0}, ev = {NULL, 0};
+  otel_value bodyv;
+  otel_span_context ctx;
+  int32_t st;
+  (void)self;
+  if (nargs != 8) {
+    PyErr_SetString(PyExc_TypeError,
+                    "emit(scope, time_ns, severity, severity_text, body, attrs, event_name, ctx)");
+    return NULL;
+  }
+  scope = addr_of(args[0]);
+  if (scope == NULL) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "scope must be a non-zero address");
+    return NULL;
+  }
+  t = PyLong_AsUnsignedLongLong(args[1]);
+  if (t == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+  sev = PyLong_AsLong(args[2]);
+  if (sev == -1 && PyErr_Occurred()) return NULL;
+  conv_init(&c, 0);
+  if (args[3] != Py_None && str_of(&c, args[3], &sevtext) < 0) goto fail;
+  memset(&bodyv, 0, sizeof bodyv);
+  if (args[4] != Py_None && set_value(&c, &bodyv, args[4]) < 0) goto fail;
+  if (add_attrs(&c, args[5]) < 0) goto fail;
+  if (PyBytes_Check(args[6])) {
+    ev.ptr = PyBytes_AS_STRING(args[6]);
+    ev.len = (size_t)PyBytes_GET_SIZE(args[6]);
+  } else if (args[6] != Py_None && str_of(&c, args[6], &ev) < 0) {
+    goto fail;
+  }
+  if (ctx_arg(args[7], &ctx) < 0) goto fail;
+  st = otel_log_emit(scope, t, 0, (int32_t)sev, sevtext, args[4] == Py_None ? NULL : &bodyv,
+                     c.attrs, (size_t)c.n, ev, &ctx);
+  conv_free(&c);
+  return PyLong_FromLong(st);
+fail:
+  conv_free(&c);
+  return NULL;
+}
+
+/* ---- spans --------------------------------------------------------------------------------- */
+
+/* span_start(scope, name, kind, start_ns, parent_kind, parent_span, parent_ctx, trace_state,
+ * attrs) -> (handle, 32 bytes of span context) on success, else the status (int). */
+static PyObject *span_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  conv_t c;
+  otel_scope *scope;
+  otel_str name;
+  otel_span_parent par;
+  otel_span h = 0;
+  otel_span_context sc;
+  unsigned long long t;
+  long kind, pk;
+  int32_t st;
+  PyObject *r;
+  (void)self;
+  if (nargs != 9) {
+    PyErr_SetString(PyExc_TypeError,
+                    "span_start(scope, name, kind, start_ns, parent_kind, parent_span, "
+                    "parent_ctx, trace_state, attrs)");
+    return NULL;
+  }
+  scope = addr_of(args[0]);
+  if (scope == NULL) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "scope must be a non-zero address");
+    return NULL;
+  }
+  kind = PyLong_AsLong(args[2]);
+  if (kind == -1 && PyErr_Occurred()) return NULL;
+  t = PyLong_AsUnsignedLongLong(args[3]);
+  if (t == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+  pk = PyLong_AsLong(args[4]);
+  if (pk == -1 && PyErr_Occurred()) return NULL;
+  memset(&par, 0, sizeof par);
+  par.kind = (int32_t)pk;
+  if (pk == OTEL_PARENT_SPAN) {
+    par.span = PyLong_AsUnsignedLongLong(args[5]);
+    if (par.span == (otel_span)-1 && PyErr_Occurred()) return NULL;
+  }
+  conv_init(&c, 1);
+  if (pk == OTEL_PARENT_REMOTE) {
+    if (ctx_arg(args[6], &par.ctx) < 0) goto fail;
+    if (args[7] != Py_None && str_of(&c, args[7], &par.trace_state) < 0) goto fail;
+  }
+  if (str_of(&c, args[1], &name) < 0) goto fail;
+  if (add_attrs(&c, args[8]) < 0) goto fail;
+  /* GIL held: the library only takes a slot and copies (see the top). */
+  st = otel_span_start(scope, name, (int32_t)kind, t, &par, c.attrs, (size_t)c.n, NULL, 0, &h);
+  conv_free(&c);
+  if (st != 0) return PyLong_FromLong(st);
+  memset(&sc, 0, sizeof sc);
+  (void)otel_span_context_get(h, &sc);
+  r = Py_BuildValue("(Ky#)", (unsigned long long)h, (const char *)&sc, (Py_ssize_t)sizeof sc);
+  return r;
+fail:
+  conv_free(&c);
+  return NULL;
+}
+
+static PyObject *span_end(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  unsigned long long h, t;
+  (void)self;
+  if (nargs != 2) {
+    PyErr_SetString(PyExc_TypeError, "span_end(handle, end_ns)");
+    return NULL;
+  }
+  h = PyLong_AsUnsignedLongLong(args[0]);
+  if (h == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+  t = PyLong_AsUnsignedLongLong(args[1]);
+  if (t == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+  return PyLong_FromLong(otel_span_end(h, t));
+}
+
+/* ---- attrs_debug: the conversion, read back (tests) ---------------------------------------- */
+
+static PyObject *value_py(const otel_value *v, int depth);
+
+static PyObject *value_py(const otel_value *v, int depth) {
+  switch (v->type) {
+    case OTEL_VALUE_STRING:
+      return Py_BuildValue("(iy#)", v->type, v->u.str.ptr, (Py_ssize_t)v->u.str.len);
+    case OTEL_VALUE_BYTES:
+      return Py_BuildValue("(iy#)", v->type, v->u.bytes.ptr, (Py_ssize_t)v->u.bytes.len);
+    case OTEL_VALUE_BOOL:
+      return Py_BuildValue("(iO)", v->type, v->u.boolean ? Py_True : Py_False);
+    case OTEL_VALUE_INT:
+      return Py_BuildValue("(iL)", v->type, (long long)v->u.i64);
+    case OTEL_VALUE_DOUBLE:
+      return Py_BuildValue("(id)", v->type, v->u.f64);
+    case OTEL_VALUE_ARRAY: {
+      size_t i;
+      PyObject *l = PyList_New((Py_ssize_t)v->u.array.len), *r;
+      if (l == NULL) return NULL;
+      for (i = 0; i < v->u.array.len; i++) {
+        PyObject *x = value_py(&v->u.array.items[i], depth + 1);
+        if (x == NULL) {
+          Py_DECREF(l);
+          return NULL;
+        }
+        PyList_SET_ITEM(l, (Py_ssize_t)i, x);
+      }
+      r = Py_BuildValue("(iN)", v->type, l);
+      return r;
+    }
+    default:
+      return Py_BuildValue("(iO)", v->type, Py_None);
+  }
+}
+
+static PyObject *attrs_debug(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  conv_t c;
+  PyObject *out;
+  Py_ssize_t i;
+  int hom;
+  (void)self;
+  if (nargs != 2) {
+    PyErr_SetString(PyExc_TypeError, "attrs_debug(attrs, homogeneous)");
+    return NULL;
+  }
+  hom = PyObject_IsTrue(args[1]);
+  if (hom < 0) return NULL;
+  conv_init(&c, hom);
+  if (add_attrs(&c, args[0]) < 0) {
+    conv_free(&c);
+    return NULL;
+  }
+  out = PyList_New(c.n);
+  if (out == NULL) goto fail;
+  for (i = 0; i < c.n; i++) {
+    PyObject *v = value_py(&c.attrs[i].value, 0), *p;
+    if (v == NULL) goto fail;
+    p = Py_BuildValue("(y#N)", c.attrs[i].key.ptr, (Py_ssize_t)c.attrs[i].key.len, v);
+    if (p == NULL) goto fail;
+    PyList_SET_ITEM(out, i, p);
+  }
+  conv_free(&c);
+  return out;
+fail:
+  Py_XDECREF(out);
+  conv_free(&c);
+  return NULL;
+}
+
+/* ---- setup --------------------------------------------------------------------------------- */
+
+static PyObject *setup(PyObject *self, PyObject *args) {
+  PyObject *reserved, *event_key, *record_type, *scope_fn, *ctx_fn, *exc_fn, *current;
+  (void)self;
+  if (!PyArg_ParseTuple(args, "O!UOOOOO:setup", &PyFrozenSet_Type, &reserved, &event_key,
+                        &record_type, &scope_fn, &ctx_fn, &exc_fn, &current))
+    return NULL;
+  if (!PyType_Check(record_type) || !PyContextVar_CheckExact(current)) {
+    PyErr_SetString(PyExc_TypeError, "setup: record_type must be a type, current a ContextVar");
+    return NULL;
+  }
+#define SET(g, v)     \
+  do {                \
+    Py_INCREF(v);     \
+    Py_XSETREF(g, v); \
+  } while (0)
+  SET(g_reserved, reserved);
+  SET(g_event_key, event_key);
+  SET(g_record_type, record_type);
+  SET(g_scope_fn, scope_fn);
+  SET(g_ctx_fn, ctx_fn);
+  SET(g_exc_fn, exc_fn);
+  SET(g_current, current);
+#undef SET
+  Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"setup", setup, METH_VARARGS,
+     "setup(reserved, event_key, LogRecord, scope_fn, ctx_fn, exc_fn, current_var)"},
+    {"handler_emit", (PyCFunction)(void (*)(void))handler_emit, METH_FASTCALL,
+     "handler_emit(handler, record): otelbridge.logging.Handler's emit, one library call"},
+    {"emit_depth", emit_depth, METH_NOARGS,
+     "How many handler_emit calls this thread is inside (0 outside the handler)."},
+    {"emit", (PyCFunction)(void (*)(void))emit, METH_FASTCALL,
+     "emit(scope, time_ns, severity, severity_text, body, attrs, event_name, ctx) -> status"},
+    {"span_start", (PyCFunction)(void (*)(void))span_start, METH_FASTCALL,
+     "span_start(scope, name, kind, start_ns, parent_kind, parent_span, parent_ctx, "
+     "trace_state, attrs) -> (handle, ctx bytes) | status"},
+    {"span_end", (PyCFunction)(void (*)(void))span_end, METH_FASTCALL,
+     "span_end(handle, end_ns) -> status"},
+    {"attrs_debug", (PyCFunction)(void (*)(void))attrs_debug, METH_FASTCALL,
+     "attrs_debug(attrs, homogeneous) -> [(key bytes, (type, value))]: the conversion"},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT,
+                                    "otelbridge._speedups",
+                                    "The binding's hot paths in C (see _speedups.c).",
+                                    -1,
+                                    methods,
+                                    NULL,
+                                    NULL,
+                                    NULL,
+                                    NULL};
+
+PyMODINIT_FUNC PyInit__speedups(void) {
+#define INTERN(var, s) \
+  if ((var = PyUnicode_InternFromString(s)) == NULL) return NULL
+  INTERN(s_dict, "__dict__");
+  INTERN(s_name, "name");
+  INTERN(s_msg, "msg");
+  INTERN(s_args, "args");
+  INTERN(s_levelno, "levelno");
+  INTERN(s_levelname, "levelname");
+  INTERN(s_created, "created");
+  INTERN(s_ns, "_otelbridge_ns");
+  INTERN(s_exc_info, "exc_info");
+  INTERN(s_formatter, "formatter");
+  INTERN(s_format, "format");
+  INTERN(s_getMessage, "getMessage");
+  INTERN(s_code_attributes, "code_attributes");
+  INTERN(s_pathname, "pathname");
+  INTERN(s_funcName, "funcName");
+  INTERN(s_lineno, "lineno");
+  INTERN(s_api_mod, "opentelemetry.trace");
+  INTERN(s_cb, "_cb");
+#undef INTERN
+  if ((g_scopes = PyDict_New()) == NULL) return NULL;
+  if ((g_level_texts = PyDict_New()) == NULL) return NULL;
+  return PyModule_Create(&module);
+}
