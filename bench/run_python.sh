@@ -51,7 +51,7 @@ done
 
 if [ "$do_build" = 1 ]; then
   log "configuring $build"
-  bench_configure
+  bench_configure -DOTELBRIDGE_WITH_GRPC=ON
   bench_make otelbridge
   log "building the cffi extension into $pydir"
   rm -rf "$pydir"
