@@ -66,6 +66,112 @@ uint64_t hash_bytes(const uint8_t *p, size_t n) {
   return h ^ (h >> 32);
 }
 
+// ---- the fast lookup's hash: per attribute, straight from the caller's otel_attr values ----
+
+inline uint64_t load64(const char *p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+inline uint64_t load32(const char *p) {
+  uint32_t w;
+  std::memcpy(&w, p, 4);
+  return w;
+}
+// 64x64 -> 128-bit multiply, folded (the mixing step of wyhash and its kin).
+inline uint64_t mum(uint64_t a, uint64_t b) {
+  __extension__ typedef unsigned __int128 u128;  // GCC and Clang on 64-bit targets
+  const u128 r = static_cast<u128>(a) * b;
+  return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
+}
+constexpr uint64_t kP0 = 0xa0761d6478bd642full, kP1 = 0xe7037ed1a0b428dbull,
+                   kP2 = 0x8ebc6af09c88c6e3ull, kP3 = 0x589965cc75374cc3ull;
+
+// A fast hash of a short string (keys and attribute values are mostly under 32 bytes): overlapping
+// loads, no loop below 17 bytes. p may be NULL when n is 0.
+inline uint64_t hash_str(const char *p, size_t n, uint64_t seed) {
+  uint64_t a, b;
+  if (OTB_LIKELY(n <= 16)) {
+    if (n >= 8) {
+      a = load64(p);
+      b = load64(p + n - 8);
+    } else if (n >= 4) {
+      a = load32(p);
+      b = load32(p + n - 4);
+    } else if (n > 0) {
+      const unsigned char *u = reinterpret_cast<const unsigned char *>(p);
+      a = (uint64_t{u[0]} << 16) | (uint64_t{u[n >> 1]} << 8) | u[n - 1];
+      b = 0;
+    } else {
+      a = b = 0;
+    }
+  } else {
+    size_t i = n;
+    while (i > 16) {
+      seed = mum(load64(p) ^ kP1, load64(p + 8) ^ seed);
+      p += 16;
+      i -= 16;
+    }
+    a = load64(p + i - 16);
+    b = load64(p + i - 8);
+  }
+  return mum(kP1 ^ n, mum(a ^ kP1, b ^ seed));
+}
+
+// The hash of one attribute as the caller passes it (key, type, value), or of one stored FastAttr.
+// False for what the fast path does not handle: a bad pointer, an empty key, a container value, an
+// unknown type. A bool is hashed as 0 or 1, as it is encoded.
+inline bool hash_attr(const otel_attr &a, uint64_t *h) {
+  const otel_str k = a.key;
+  if (OTB_UNLIKELY(k.len == 0 || !k.ptr)) return false;
+  const uint64_t hk = hash_str(k.ptr, k.len, kP0);
+  const otel_value &v = a.value;
+  uint64_t hv;
+  switch (v.type) {
+    case OTEL_VALUE_STRING:
+    case OTEL_VALUE_BYTES:
+      if (OTB_UNLIKELY(!str_ok(v.u.str))) return false;
+      hv = hash_str(v.u.str.ptr, v.u.str.len, kP2 + static_cast<uint64_t>(v.type));
+      break;
+    case OTEL_VALUE_INT:
+      hv = mum(static_cast<uint64_t>(v.u.i64) ^ kP2, kP3 + OTEL_VALUE_INT);
+      break;
+    case OTEL_VALUE_DOUBLE: {
+      uint64_t bits;
+      std::memcpy(&bits, &v.u.f64, 8);
+      hv = mum(bits ^ kP2, kP3 + OTEL_VALUE_DOUBLE);
+      break;
+    }
+    case OTEL_VALUE_BOOL:
+      hv = mum((v.u.boolean ? 1 : 0) ^ kP2, kP3 + OTEL_VALUE_BOOL);
+      break;
+    case OTEL_VALUE_EMPTY:
+      hv = kP3;
+      break;
+    default:
+      return false;
+  }
+  *h = mum(hk ^ kP3, hv ^ kP0);
+  return true;
+}
+
+// Combines the attribute hashes independently of their order (a sum), then mixes in the count.
+inline uint64_t hash_combine(uint64_t sum, size_t n) {
+  return mum(sum ^ kP0, kP1 + n);
+}
+
+// Equal short byte strings (n bytes each; either may be NULL when n is 0).
+inline bool same_bytes(const char *a, const char *b, size_t n) {
+  if (OTB_LIKELY(n <= 16)) {
+    if (n >= 8) return ((load64(a) ^ load64(b)) | (load64(a + n - 8) ^ load64(b + n - 8))) == 0;
+    if (n >= 4) return ((load32(a) ^ load32(b)) | (load32(a + n - 4) ^ load32(b + n - 4))) == 0;
+    for (size_t i = 0; i < n; i++)
+      if (a[i] != b[i]) return false;
+    return true;
+  }
+  return std::memcmp(a, b, n) == 0;
+}
+
 const double kDefaultBounds[] = {0,   5,   10,   25,   50,   75,   100,  250,
                                  500, 750, 1000, 2500, 5000, 7500, 10000};
 
@@ -114,10 +220,33 @@ struct alignas(64) HistLine {
   std::atomic<uint64_t> v[8];
 };
 
+// One attribute of a series' fast key, as a caller passes it (string and bytes payloads point into
+// FastKey::bytes).
+struct FastAttr {
+  uint64_t hash;  // hash_attr
+  int32_t type;
+  uint32_t key_len;
+  const char *key;
+  const char *str;  // strings and bytes
+  uint64_t bits;    // strings and bytes: the length; bool (0 or 1), int and double: the value
+};
+
+// The attribute set of a series in the form the fast lookup compares callers' attributes with.
+// Written once, before the series is published in the fast table, and never changed.
+struct FastKey {
+  uint64_t hash = 0;  // hash_combine of the attributes' hashes
+  uint32_t n = 0;
+  std::unique_ptr<FastAttr[]> attrs;
+  std::unique_ptr<char[]> bytes;
+};
+
 struct Series {
   Instrument *inst = nullptr;
   std::string key;  // canonical attributes: KeyValue messages (field 1), sorted by key
   uint64_t hash = 0;
+  bool is_overflow = false;          // the cardinality limit's overflow series
+  FastKey fast;                      // set when the series is in the instrument's fast table
+  std::atomic<bool> in_fast{false};  // ... which is then true (written under Instrument::mu)
   uint64_t start_ns = 0;
   Stripe stripes[kStripes];
   std::unique_ptr<HistLine[]> hist;  // kStripes * lines_per_stripe
@@ -152,7 +281,10 @@ class Instrument {
   uint32_t limit = 2000;
   size_t mask = 0;
   std::unique_ptr<std::atomic<Series *>[]> table;
-  Mutex mu;  // guards creating series
+  // The fast table: series by the order-independent hash of the attributes as callers pass them
+  // (FastKey). Holds the series whose attribute set is plain (see plain_attrs); same size as table.
+  std::unique_ptr<std::atomic<Series *>[]> fast;
+  Mutex mu;  // guards creating series and filling the fast table
   std::vector<std::unique_ptr<Series>> series;
   std::atomic<Series *> empty{nullptr};
   Series *overflow = nullptr;
@@ -216,6 +348,7 @@ class Instrument {
         put_any_value(b, 2, t, SIZE_MAX);
         msg_end(b, m);
         overflow = make_series(std::string(reinterpret_cast<const char *>(b.data()), b.size()), 0);
+        overflow->is_overflow = true;
       }
       return overflow;
     }
@@ -223,6 +356,112 @@ class Instrument {
     table[i].store(s, std::memory_order_release);
     if (n == 0) empty.store(s, std::memory_order_release);
     return s;
+  }
+
+  // The series of a plain attribute set (attrs[k] hashed to ha[k], combined to h) in the fast
+  // table, or nullptr: lock-free, no encoding, no sorting. Each stored attribute must match exactly
+  // one of the caller's, so a repeated key never matches.
+  Series *find_fast(const otel_attr *attrs, const uint64_t *ha, size_t n, uint64_t h) const {
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+      Series *s = fast[i].load(std::memory_order_acquire);
+      if (OTB_UNLIKELY(!s)) return nullptr;
+      if (s->fast.hash == h && s->fast.n == n && fast_equal(s->fast, attrs, ha, n)) return s;
+    }
+  }
+
+  static bool fast_equal(const FastKey &fk, const otel_attr *attrs, const uint64_t *ha, size_t n) {
+    uint32_t used = 0;  // stored attributes already matched (n <= kFastMax <= 32)
+    for (size_t k = 0; k < n; k++) {
+      const otel_attr &a = attrs[k];
+      size_t j = 0;
+      for (;; j++) {
+        if (j == n) return false;
+        const FastAttr &f = fk.attrs[j];
+        if (f.hash != ha[k] || (used >> j) & 1) continue;
+        if (f.type != a.value.type || f.key_len != a.key.len ||
+            !same_bytes(f.key, a.key.ptr, a.key.len))
+          continue;
+        bool eq;
+        switch (f.type) {
+          case OTEL_VALUE_STRING:
+          case OTEL_VALUE_BYTES:
+            eq = f.bits == a.value.u.str.len && same_bytes(f.str, a.value.u.str.ptr, f.bits);
+            break;
+          case OTEL_VALUE_INT:
+            eq = f.bits == static_cast<uint64_t>(a.value.u.i64);
+            break;
+          case OTEL_VALUE_DOUBLE: {
+            uint64_t bits;
+            std::memcpy(&bits, &a.value.u.f64, 8);
+            eq = f.bits == bits;
+            break;
+          }
+          case OTEL_VALUE_BOOL:
+            eq = f.bits == (a.value.u.boolean ? 1u : 0u);
+            break;
+          default:  // OTEL_VALUE_EMPTY
+            eq = true;
+        }
+        if (eq) break;
+      }
+      used |= 1u << j;
+    }
+    return true;
+  }
+
+  // Enters s, found or created by the exact path for the plain attribute set (attrs, n) whose
+  // hashes are ha (combined: h), in the fast table. Allocates: only once per series.
+  void register_fast(Series *s, const otel_attr *attrs, const uint64_t *ha, size_t n, uint64_t h) {
+    std::lock_guard<Mutex> lk(mu);
+    if (s->in_fast.load(std::memory_order_relaxed)) return;
+    size_t total = 0;
+    for (size_t k = 0; k < n; k++) {
+      total += attrs[k].key.len;
+      if (attrs[k].value.type == OTEL_VALUE_STRING || attrs[k].value.type == OTEL_VALUE_BYTES)
+        total += attrs[k].value.u.str.len;
+    }
+    FastKey &fk = s->fast;
+    fk.attrs.reset(new FastAttr[n]);
+    fk.bytes.reset(new char[total ? total : 1]);
+    char *w = fk.bytes.get();
+    for (size_t k = 0; k < n; k++) {
+      const otel_attr &a = attrs[k];
+      FastAttr &f = fk.attrs[k];
+      f.hash = ha[k];
+      f.type = a.value.type;
+      f.key_len = static_cast<uint32_t>(a.key.len);
+      f.key = w;
+      std::memcpy(w, a.key.ptr, a.key.len);
+      w += a.key.len;
+      f.str = nullptr;
+      f.bits = 0;
+      switch (f.type) {
+        case OTEL_VALUE_STRING:
+        case OTEL_VALUE_BYTES:
+          f.str = w;
+          f.bits = a.value.u.str.len;
+          if (f.bits) std::memcpy(w, a.value.u.str.ptr, f.bits);
+          w += f.bits;
+          break;
+        case OTEL_VALUE_INT:
+          f.bits = static_cast<uint64_t>(a.value.u.i64);
+          break;
+        case OTEL_VALUE_DOUBLE:
+          std::memcpy(&f.bits, &a.value.u.f64, 8);
+          break;
+        case OTEL_VALUE_BOOL:
+          f.bits = a.value.u.boolean ? 1 : 0;
+          break;
+        default:
+          break;
+      }
+    }
+    fk.n = static_cast<uint32_t>(n);
+    fk.hash = h;
+    size_t i = h & mask;
+    while (fast[i].load(std::memory_order_relaxed)) i = (i + 1) & mask;
+    fast[i].store(s, std::memory_order_release);
+    s->in_fast.store(true, std::memory_order_relaxed);
   }
 };
 
@@ -411,6 +650,7 @@ int32_t Meters::create(const Scope *scope, int32_t kind, int32_t number, otel_st
   while (cap < 2 * (static_cast<size_t>(inst->limit) + 2)) cap *= 2;
   inst->mask = cap - 1;
   inst->table.reset(new std::atomic<Series *>[cap]());
+  inst->fast.reset(new std::atomic<Series *>[cap]());
   *out = inst.get();
   instruments_.push_back(std::move(inst));
   return OTEL_OK;
@@ -429,11 +669,9 @@ inline void ensure_worker(const Instrument *inst) {
 }
 }  // namespace
 
-int32_t series_record(Series *s, bool is_double, int64_t i, double d) {
-  Instrument *inst = s->inst;
-  if (OTB_UNLIKELY(inst->noop)) return OTEL_OK;
-  if (OTB_UNLIKELY(inst->scope->engine->is_shut_down())) return OTEL_E_SHUTDOWN;
-  if (OTB_UNLIKELY(rejected(inst, is_double, i, d))) return OTEL_E_INVALID_ARG;
+namespace {
+// Adds a measurement the instrument accepted to series s.
+inline int32_t aggregate(Instrument *inst, Series *s, bool is_double, int64_t i, double d) {
   ensure_worker(inst);
   const double v = is_double ? d : static_cast<double>(i);
   switch (inst->agg) {
@@ -471,6 +709,40 @@ int32_t series_record(Series *s, bool is_double, int64_t i, double d) {
   return OTEL_OK;
 }
 
+// The fast lookup handles up to this many attributes.
+constexpr size_t kFastMax = 16;
+
+// A plain attribute set (each attribute passed hash_attr) is one that the canonical form keeps as
+// it is: at most the count limit of attributes, keys valid UTF-8 and unlike each other, strings
+// valid UTF-8 and within the value length limit. Its series can be found by the fast lookup.
+bool plain_attrs(const otel_attr *attrs, size_t n, const AttrLimits &lim) {
+  if (n > lim.count || n > kFastMax) return false;
+  auto valid = [](otel_str s) {
+    Utf8Scan sc = utf8_scan(s.ptr, s.len, SIZE_MAX);
+    return sc.valid && sc.in_len == s.len;
+  };
+  for (size_t k = 0; k < n; k++) {
+    const otel_attr &a = attrs[k];
+    if (!valid(a.key)) return false;
+    if (a.value.type == OTEL_VALUE_STRING &&
+        (a.value.u.str.len > lim.value_chars || !valid(a.value.u.str)))
+      return false;
+    for (size_t j = 0; j < k; j++)
+      if (attrs[j].key.len == a.key.len && std::memcmp(attrs[j].key.ptr, a.key.ptr, a.key.len) == 0)
+        return false;
+  }
+  return true;
+}
+}  // namespace
+
+int32_t series_record(Series *s, bool is_double, int64_t i, double d) {
+  Instrument *inst = s->inst;
+  if (OTB_UNLIKELY(inst->noop)) return OTEL_OK;
+  if (OTB_UNLIKELY(inst->scope->engine->is_shut_down())) return OTEL_E_SHUTDOWN;
+  if (OTB_UNLIKELY(rejected(inst, is_double, i, d))) return OTEL_E_INVALID_ARG;
+  return aggregate(inst, s, is_double, i, d);
+}
+
 int32_t instrument_record(Instrument *inst, bool is_double, int64_t i, double d,
                           const otel_attr *attrs, size_t n) {
   if (inst->noop) return OTEL_OK;
@@ -482,11 +754,30 @@ int32_t instrument_record(Instrument *inst, bool is_double, int64_t i, double d,
   if (n == 0) {
     s = inst->find(nullptr, 0);
   } else {
+    // The fast lookup: the caller's attributes hashed one by one (no encoding, no sorting) and
+    // compared with the series' fast key. Whatever it does not find takes the exact path below,
+    // which alone creates series; it enters plain sets in the fast table for next time.
+    uint64_t ha[kFastMax], h = 0;
+    bool hashed = false;
+    if (OTB_LIKELY(n <= kFastMax)) {
+      uint64_t sum = 0;
+      size_t k = 0;
+      for (; k < n && hash_attr(attrs[k], &ha[k]); k++) sum += ha[k];
+      if (OTB_LIKELY(k == n)) {
+        hashed = true;
+        h = hash_combine(sum, n);
+        s = inst->find_fast(attrs, ha, n, h);
+        if (OTB_LIKELY(s != nullptr)) return aggregate(inst, s, is_double, i, d);
+      }
+    }
     int32_t st = canonical(attrs, n, g_metric_limits, t_key);
     if (st != OTEL_OK) return st;
     s = inst->find(t_key.data(), t_key.size());
+    if (hashed && !s->is_overflow && !s->in_fast.load(std::memory_order_relaxed) &&
+        plain_attrs(attrs, n, g_metric_limits))
+      inst->register_fast(s, attrs, ha, n, h);
   }
-  return series_record(s, is_double, i, d);
+  return aggregate(inst, s, is_double, i, d);
 }
 
 int32_t instrument_bind(Instrument *inst, const otel_attr *attrs, size_t n, Series **out) {
