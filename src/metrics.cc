@@ -901,6 +901,18 @@ int32_t instrument_record(Instrument *inst, bool is_double, int64_t i, double d,
   return aggregate(inst, s, is_double, i, d);
 }
 
+Series *instrument_find_fast(Instrument *inst, const otel_attr *attrs, size_t n) {
+  if (inst->noop || inst->callback) return nullptr;
+  if (inst->filter_keys) keep_only(*inst, &attrs, &n);
+  if (n == 0 || n > kFastMax) return nullptr;
+  uint64_t ha[kFastMax], sum = 0;
+  for (size_t k = 0; k < n; k++) {
+    if (!hash_attr(attrs[k], &ha[k])) return nullptr;
+    sum += ha[k];
+  }
+  return inst->find_fast(attrs, ha, n, hash_combine(sum, n));
+}
+
 int32_t instrument_bind(Instrument *inst, const otel_attr *attrs, size_t n, Series **out) {
   if (inst->noop) {  // a no-op series of the no-op instrument
     static Series *noop = [] {

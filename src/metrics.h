@@ -71,6 +71,9 @@ int32_t instrument_record(Instrument *inst, bool is_double, int64_t i, double d,
                           const otel_attr *attrs, size_t n);
 int32_t instrument_bind(Instrument *inst, const otel_attr *attrs, size_t n, Series **out);
 int32_t series_record(Series *s, bool is_double, int64_t i, double d);
+// For tests: the series the fast lookup finds for these attributes (after a view's key filter),
+// or nullptr when it misses and a measurement would take the exact path.
+Series *instrument_find_fast(Instrument *inst, const otel_attr *attrs, size_t n);
 int32_t observer_record(otel_observer *obs, bool is_double, int64_t i, double d,
                         const otel_attr *attrs, size_t n);
 
