@@ -177,27 +177,20 @@ OTB_ALWAYS_INLINE bool hash_attr(const otel_attr &a, uint64_t *h) {
   const uint64_t hk = mum(ka ^ kP1, kb ^ k.len);
   const otel_value &v = a.value;
   uint64_t va, vb = 0, vlen = 0;
-  switch (v.type) {
-    case OTEL_VALUE_STRING:
-    case OTEL_VALUE_BYTES:
-      if (OTB_UNLIKELY(!str_ok(v.u.str))) return false;
-      str_words(v.u.str.ptr, v.u.str.len, kP2, &va, &vb);
-      vlen = v.u.str.len;
-      break;
-    case OTEL_VALUE_INT:
-      va = static_cast<uint64_t>(v.u.i64);
-      break;
-    case OTEL_VALUE_DOUBLE:
-      std::memcpy(&va, &v.u.f64, 8);
-      break;
-    case OTEL_VALUE_BOOL:
-      va = v.u.boolean ? 1 : 0;
-      break;
-    case OTEL_VALUE_EMPTY:
-      va = 0;
-      break;
-    default:
-      return false;
+  if (OTB_LIKELY(v.type == OTEL_VALUE_STRING || v.type == OTEL_VALUE_BYTES)) {
+    if (OTB_UNLIKELY(!str_ok(v.u.str))) return false;
+    str_words(v.u.str.ptr, v.u.str.len, kP2, &va, &vb);
+    vlen = v.u.str.len;
+  } else if (v.type == OTEL_VALUE_INT) {
+    va = static_cast<uint64_t>(v.u.i64);
+  } else if (v.type == OTEL_VALUE_DOUBLE) {
+    std::memcpy(&va, &v.u.f64, 8);
+  } else if (v.type == OTEL_VALUE_BOOL) {
+    va = v.u.boolean ? 1 : 0;
+  } else if (v.type == OTEL_VALUE_EMPTY) {
+    va = 0;
+  } else {
+    return false;
   }
   *h = mum(va ^ hk, vb ^ vlen ^ (kP3 + (static_cast<uint64_t>(v.type) << 56)));
   return true;
@@ -435,7 +428,8 @@ class Instrument {
   // The series of a plain attribute set (attrs[k] hashed to ha[k], combined to h) in the fast
   // table, or nullptr: lock-free, no encoding, no sorting. Each stored attribute must match exactly
   // one of the caller's, so a repeated key never matches.
-  Series *find_fast(const otel_attr *attrs, const uint64_t *ha, size_t n, uint64_t h) const {
+  OTB_ALWAYS_INLINE Series *find_fast(const otel_attr *attrs, const uint64_t *ha, size_t n,
+                                      uint64_t h) const {
     for (size_t i = h & mask;; i = (i + 1) & mask) {
       Series *s = fast[i].load(std::memory_order_acquire);
       if (OTB_UNLIKELY(!s)) return nullptr;
@@ -444,14 +438,13 @@ class Instrument {
   }
 
   // One caller attribute (hashed to h) against one stored attribute.
-  static bool attr_equal(const FastAttr &f, const otel_attr &a, uint64_t h) {
+  OTB_ALWAYS_INLINE static bool attr_equal(const FastAttr &f, const otel_attr &a, uint64_t h) {
     if (f.hash != h || f.type != a.value.type || f.key_len != a.key.len ||
         !same_bytes(f.key, a.key.ptr, a.key.len))
       return false;
+    if (OTB_LIKELY(f.str != nullptr))  // a string or bytes
+      return f.bits == a.value.u.str.len && same_bytes(f.str, a.value.u.str.ptr, f.bits);
     switch (f.type) {
-      case OTEL_VALUE_STRING:
-      case OTEL_VALUE_BYTES:
-        return f.bits == a.value.u.str.len && same_bytes(f.str, a.value.u.str.ptr, f.bits);
       case OTEL_VALUE_INT:
         return f.bits == static_cast<uint64_t>(a.value.u.i64);
       case OTEL_VALUE_DOUBLE: {
@@ -468,7 +461,8 @@ class Instrument {
 
   // True when the caller's n attributes are the stored n, each stored one matched exactly once.
   // Callers mostly pass a set in the same order each time: position k is tried first.
-  static bool fast_equal(const FastKey &fk, const otel_attr *attrs, const uint64_t *ha, size_t n) {
+  OTB_ALWAYS_INLINE static bool fast_equal(const FastKey &fk, const otel_attr *attrs,
+                                           const uint64_t *ha, size_t n) {
     uint32_t used = 0;  // stored attributes already matched (n <= kFastMax <= 32)
     for (size_t k = 0; k < n; k++) {
       size_t j = k;
