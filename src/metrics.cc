@@ -276,33 +276,37 @@ struct alignas(64) HistLine {
   std::atomic<uint64_t> v[8];
 };
 
-// One attribute of a series' fast key, as a caller passes it (string and bytes payloads point into
-// FastKey::bytes).
+// One attribute of a series' fast key, as a caller passes it (key, string and bytes payloads point
+// into the FastKey's own block).
 struct FastAttr {
   uint64_t hash;  // hash_attr
   int32_t type;
   uint32_t key_len;
   const char *key;
-  const char *str;  // strings and bytes
+  const char *str;  // strings and bytes (never NULL for them)
   uint64_t bits;    // strings and bytes: the length; bool (0 or 1), int and double: the value
 };
 
-// The attribute set of a series in the form the fast lookup compares callers' attributes with.
-// Written once, before the series is published in the fast table, and never changed.
+// The attribute set of a series in the form the fast lookup compares callers' attributes with:
+// one block (this header, n FastAttr, then the keys' and strings' bytes), written once before it
+// is published in the fast table and never changed. The table holds these, so that a lookup reads
+// the hash and the attributes without going through the series.
 struct FastKey {
-  uint64_t hash = 0;  // hash_combine of the attributes' hashes
-  uint32_t n = 0;
-  std::unique_ptr<FastAttr[]> attrs;
-  std::unique_ptr<char[]> bytes;
+  uint64_t hash;  // hash_combine of the attributes' hashes
+  uint32_t n;
+  Series *series;
+  FastAttr *attrs() { return reinterpret_cast<FastAttr *>(this + 1); }
+  const FastAttr *attrs() const { return reinterpret_cast<const FastAttr *>(this + 1); }
 };
+static_assert(sizeof(FastKey) % alignof(FastAttr) == 0, "FastAttr follows FastKey");
 
 struct Series {
   Instrument *inst = nullptr;
   std::string key;  // canonical attributes: KeyValue messages (field 1), sorted by key
   uint64_t hash = 0;
   bool is_overflow = false;          // the cardinality limit's overflow series
-  FastKey fast;                      // set when the series is in the instrument's fast table
-  std::atomic<bool> in_fast{false};  // ... which is then true (written under Instrument::mu)
+  FastKey *fast = nullptr;           // its key in the instrument's fast table (Instrument::mu)
+  std::atomic<bool> in_fast{false};  // true once it is there
   uint64_t start_ns = 0;
   // Sums: each thread adds to its own cell (by thread slot; chunks allocated on first use), or to
   // `shared` when it has no slot.
@@ -329,6 +333,7 @@ struct Series {
   Series &operator=(const Series &) = delete;
   ~Series() {
     for (auto &c : chunks) delete c.load(std::memory_order_relaxed);
+    ::operator delete(fast);
   }
 };
 
@@ -350,7 +355,7 @@ class Instrument {
   std::unique_ptr<std::atomic<Series *>[]> table;
   // The fast table: series by the order-independent hash of the attributes as callers pass them
   // (FastKey). Holds the series whose attribute set is plain (see plain_attrs); same size as table.
-  std::unique_ptr<std::atomic<Series *>[]> fast;
+  std::unique_ptr<std::atomic<FastKey *>[]> fast;
   Mutex mu;  // guards creating series and filling the fast table
   std::vector<std::unique_ptr<Series>> series;
   std::atomic<Series *> empty{nullptr};
@@ -431,9 +436,9 @@ class Instrument {
   OTB_ALWAYS_INLINE Series *find_fast(const otel_attr *attrs, const uint64_t *ha, size_t n,
                                       uint64_t h) const {
     for (size_t i = h & mask;; i = (i + 1) & mask) {
-      Series *s = fast[i].load(std::memory_order_acquire);
-      if (OTB_UNLIKELY(!s)) return nullptr;
-      if (s->fast.hash == h && s->fast.n == n && fast_equal(s->fast, attrs, ha, n)) return s;
+      const FastKey *fk = fast[i].load(std::memory_order_acquire);
+      if (OTB_UNLIKELY(!fk)) return nullptr;
+      if (fk->hash == h && fk->n == n && fast_equal(*fk, attrs, ha, n)) return fk->series;
     }
   }
 
@@ -460,17 +465,22 @@ class Instrument {
   }
 
   // True when the caller's n attributes are the stored n, each stored one matched exactly once.
-  // Callers mostly pass a set in the same order each time: position k is tried first.
+  // Callers mostly pass a set in the same order each time, which is checked first.
   OTB_ALWAYS_INLINE static bool fast_equal(const FastKey &fk, const otel_attr *attrs,
                                            const uint64_t *ha, size_t n) {
+    for (size_t k = 0; k < n; k++)
+      if (OTB_UNLIKELY(!attr_equal(fk.attrs()[k], attrs[k], ha[k])))
+        return fast_equal_any_order(fk, attrs, ha, n);
+    return true;
+  }
+  OTB_NOINLINE static bool fast_equal_any_order(const FastKey &fk, const otel_attr *attrs,
+                                                const uint64_t *ha, size_t n) {
     uint32_t used = 0;  // stored attributes already matched (n <= kFastMax <= 32)
     for (size_t k = 0; k < n; k++) {
-      size_t j = k;
-      if (OTB_UNLIKELY(((used >> k) & 1) || !attr_equal(fk.attrs[k], attrs[k], ha[k]))) {
-        for (j = 0;; j++) {
-          if (j == n) return false;
-          if (!((used >> j) & 1) && j != k && attr_equal(fk.attrs[j], attrs[k], ha[k])) break;
-        }
+      size_t j = 0;
+      for (;; j++) {
+        if (j == n) return false;
+        if (!((used >> j) & 1) && attr_equal(fk.attrs()[j], attrs[k], ha[k])) break;
       }
       used |= 1u << j;
     }
@@ -488,13 +498,15 @@ class Instrument {
       if (attrs[k].value.type == OTEL_VALUE_STRING || attrs[k].value.type == OTEL_VALUE_BYTES)
         total += attrs[k].value.u.str.len;
     }
-    FastKey &fk = s->fast;
-    fk.attrs.reset(new FastAttr[n]);
-    fk.bytes.reset(new char[total ? total : 1]);
-    char *w = fk.bytes.get();
+    auto *fk =
+        static_cast<FastKey *>(::operator new(sizeof(FastKey) + n * sizeof(FastAttr) + total));
+    fk->hash = h;
+    fk->n = static_cast<uint32_t>(n);
+    fk->series = s;
+    char *w = reinterpret_cast<char *>(fk->attrs() + n);
     for (size_t k = 0; k < n; k++) {
       const otel_attr &a = attrs[k];
-      FastAttr &f = fk.attrs[k];
+      FastAttr &f = fk->attrs()[k];
       f.hash = ha[k];
       f.type = a.value.type;
       f.key_len = static_cast<uint32_t>(a.key.len);
@@ -524,11 +536,10 @@ class Instrument {
           break;
       }
     }
-    fk.n = static_cast<uint32_t>(n);
-    fk.hash = h;
+    s->fast = fk;
     size_t i = h & mask;
     while (fast[i].load(std::memory_order_relaxed)) i = (i + 1) & mask;
-    fast[i].store(s, std::memory_order_release);
+    fast[i].store(fk, std::memory_order_release);
     s->in_fast.store(true, std::memory_order_relaxed);
   }
 };
@@ -719,7 +730,7 @@ int32_t Meters::create(const Scope *scope, int32_t kind, int32_t number, otel_st
   while (cap < 2 * (static_cast<size_t>(inst->limit) + 2)) cap *= 2;
   inst->mask = cap - 1;
   inst->table.reset(new std::atomic<Series *>[cap]());
-  inst->fast.reset(new std::atomic<Series *>[cap]());
+  inst->fast.reset(new std::atomic<FastKey *>[cap]());
   *out = inst.get();
   instruments_.push_back(std::move(inst));
   return OTEL_OK;
