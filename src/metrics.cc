@@ -498,8 +498,9 @@ class Instrument {
       if (attrs[k].value.type == OTEL_VALUE_STRING || attrs[k].value.type == OTEL_VALUE_BYTES)
         total += attrs[k].value.u.str.len;
     }
-    auto *fk =
-        static_cast<FastKey *>(::operator new(sizeof(FastKey) + n * sizeof(FastAttr) + total));
+    auto *fk = static_cast<FastKey *>(
+        ::operator new(sizeof(FastKey) + n * sizeof(FastAttr) + total, std::nothrow));
+    if (!fk) return;  // not entered: the exact path keeps finding the series
     fk->hash = h;
     fk->n = static_cast<uint32_t>(n);
     fk->series = s;
