@@ -720,3 +720,39 @@ TEST_F(MetricsFixture, MoreLiveThreadsThanSlotsShareTheSeriesExactly) {
   reported += sum_points(collect("crowd"));
   EXPECT_EQ(reported, int64_t(kThreads) * 200);
 }
+
+TEST_F(MetricsFixture, FastLookupUpToTheCardinalityLimit) {
+  start({{"OTELBRIDGE_METRICS_CARDINALITY_LIMIT", "2000"}});
+  auto *c = make(OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_INT, "many");
+  std::vector<std::string> routes;
+  for (int i = 0; i < 2000; i++) routes.push_back("/api/v1/users/" + std::to_string(i) + "/orders");
+  auto set = [&](int i, otel_attr out[2]) {
+    out[0] = otel_attr{S("http.route"), otel_value_str(S(routes[i]))};
+    out[1] = AI("shard", i % 7);
+  };
+  for (int round = 0; round < 3; round++)
+    for (int i = 0; i < 2000; i++) {
+      otel_attr a[2];
+      set(i, a);
+      ASSERT_EQ(otb::instrument_record(c, false, 1, 0, a, 2), OTEL_OK);
+    }
+  for (int i = 0; i < 2000; i++) {
+    otel_attr a[2];
+    set(i, a);
+    ASSERT_NE(otb::instrument_find_fast(c, a, 2), nullptr) << i;
+  }
+  otel_attr past[2] = {A("http.route", "/one/more"), AI("shard", 0)};
+  ASSERT_EQ(otb::instrument_record(c, false, 5, 0, past, 2), OTEL_OK);
+  EXPECT_EQ(otb::instrument_find_fast(c, past, 2), nullptr)
+      << "the overflow series is never entered";
+  auto p = collect("many");
+  ASSERT_EQ(p.size(), 2001u) << "2000 series and the overflow series";
+  int64_t total = 0;
+  for (auto &pt : p) {
+    total += pt.i;
+    if (!pt.attrs.count("otel.metric.overflow")) {
+      EXPECT_EQ(pt.i, 3);
+    }
+  }
+  EXPECT_EQ(total, 3 * 2000 + 5);
+}
