@@ -171,7 +171,7 @@ OTB_ALWAYS_INLINE void str_words(const char *p, size_t n, uint64_t seed, uint64_
 // unknown type. A bool is hashed as 0 or 1, as it is encoded.
 OTB_ALWAYS_INLINE bool hash_attr(const otel_attr &a, uint64_t *h) {
   const otel_str k = a.key;
-  if (OTB_UNLIKELY(k.len == 0 || !k.ptr)) return false;
+  if (OTB_UNLIKELY(k.len == 0 || !str_ok(k))) return false;  // the exact path says why
   uint64_t ka, kb;
   str_words(k.ptr, k.len, kP0, &ka, &kb);
   const uint64_t hk = mum(ka ^ kP1, kb ^ k.len);

@@ -756,3 +756,21 @@ TEST_F(MetricsFixture, FastLookupUpToTheCardinalityLimit) {
   }
   EXPECT_EQ(total, 3 * 2000 + 5);
 }
+
+TEST_F(MetricsFixture, BadAttributePointersAreRejectedNotRead) {
+  start({});
+  auto *c = make(OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_INT, "bad");
+  otel_attr good = A("k", "v");
+  ASSERT_EQ(otb::instrument_record(c, false, 1, 0, &good, 1), OTEL_OK);
+  otel_attr null_key = good, huge_key = good, null_value = good;
+  null_key.key = otel_str{nullptr, 1};
+  huge_key.key = otel_str{"k", SIZE_MAX};
+  null_value.value = otel_value_str(otel_str{nullptr, 1});
+  for (otel_attr *a : {&null_key, &huge_key, &null_value}) {
+    EXPECT_EQ(otb::instrument_find_fast(c, a, 1), nullptr);
+    EXPECT_EQ(otb::instrument_record(c, false, 1, 0, a, 1), OTEL_E_INVALID_ARG);
+  }
+  auto p = collect("bad");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].i, 1);
+}
