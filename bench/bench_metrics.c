@@ -17,8 +17,9 @@
  *   hist3  otel_metric_record_f64(histogram, v, attrs, 3)                   double histogram,
  *          default boundaries; v cycles over 8 values (0.5 ... 600)
  *   floor  not the library: one relaxed atomic fetch_add on one shared counter in the same loop,
- *          the machine's floor for any add that updates shared memory with an atomic RMW (a bound
- *          add has at least that); with 2 threads it also shows what a contended cache line costs
+ *          the cost of one atomic RMW on shared memory (a sum add did one before sums got
+ *          per-thread cells; a histogram record still does several); with 2 threads it also shows
+ *          what a contended cache line costs
  * attrs (always the same set, so every thread hammers the SAME series):
  *   http.request.method="GET", http.route="/api/todos", http.response.status_code=200 (int).
  *

@@ -15,6 +15,7 @@
 
 #define OTB_LIKELY(x) __builtin_expect(!!(x), 1)
 #define OTB_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define OTB_NOINLINE __attribute__((noinline))
 
 namespace otb {
 

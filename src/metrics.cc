@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
+#include <new>
 
 #include "diag.h"
 #include "encode.h"
@@ -25,6 +26,46 @@ inline int my_stripe() {
   if (OTB_UNLIKELY(t_stripe < 0))
     t_stripe = g_next_stripe.fetch_add(1, std::memory_order_relaxed) % kStripes;
   return t_stripe;
+}
+
+// ---- thread slots: the index of a thread's own cell in every sum series ----
+// A thread claims the lowest free slot on its first sum measurement and frees it when it exits
+// (a thread_local destructor). The next thread to claim that slot carries on with the same cells:
+// the slot's release (a release RMW on the bitmap) and the claim (acquire) order the two owners'
+// writes, so what an exited thread added stays in its cells and is collected, never lost. Threads
+// past kSlots live ones at a time use a shared atomic instead. The bitmap takes no lock, so a
+// forked child, which inherits it, can always claim (the parent's other threads' slots just stay
+// taken there).
+constexpr int kSlots = 128;
+constexpr int kCellsPerChunk = 4;  // cells are allocated per series in chunks of this many slots
+std::atomic<uint64_t> g_slot_bits[kSlots / 64];
+thread_local int t_slot = -1;  // -1: none claimed yet; -2: none (all taken, or thread exiting)
+struct SlotRelease {
+  int slot = -1;
+  ~SlotRelease() {
+    if (slot < 0) return;
+    t_slot = -2;  // a measurement from a later thread_local destructor takes the shared path
+    g_slot_bits[slot >> 6].fetch_and(~(uint64_t{1} << (slot & 63)), std::memory_order_release);
+  }
+};
+thread_local SlotRelease t_slot_release;
+
+OTB_NOINLINE int claim_slot() {
+  if (t_slot == -2) return -1;
+  for (int w = 0; w < kSlots / 64; w++) {
+    uint64_t bits = g_slot_bits[w].load(std::memory_order_relaxed);
+    while (~bits) {
+      const int k = __builtin_ctzll(~bits);
+      if (g_slot_bits[w].compare_exchange_weak(bits, bits | (uint64_t{1} << k),
+                                               std::memory_order_acquire,
+                                               std::memory_order_relaxed)) {
+        t_slot_release.slot = t_slot = w * 64 + k;
+        return t_slot;
+      }
+    }
+  }
+  t_slot = -2;
+  return -1;
 }
 
 inline uint64_t to_bits(double d) {
@@ -64,6 +105,114 @@ uint64_t hash_bytes(const uint8_t *p, size_t n) {
   if (n) std::memcpy(&w, p, n);  // p may be null for the empty attribute set
   h = (h ^ (w * 0x87C37B91114253D5ull)) * 0x4CF5AD432745937Full;
   return h ^ (h >> 32);
+}
+
+// ---- the fast lookup's hash: per attribute, straight from the caller's otel_attr values ----
+
+inline uint64_t load64(const char *p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+inline uint64_t load32(const char *p) {
+  uint32_t w;
+  std::memcpy(&w, p, 4);
+  return w;
+}
+// 64x64 -> 128-bit multiply, folded (the mixing step of wyhash and its kin).
+inline uint64_t mum(uint64_t a, uint64_t b) {
+  __extension__ typedef unsigned __int128 u128;  // GCC and Clang on 64-bit targets
+  const u128 r = static_cast<u128>(a) * b;
+  return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
+}
+constexpr uint64_t kP0 = 0xa0761d6478bd642full, kP1 = 0xe7037ed1a0b428dbull,
+                   kP2 = 0x8ebc6af09c88c6e3ull, kP3 = 0x589965cc75374cc3ull;
+
+#define OTB_ALWAYS_INLINE inline __attribute__((always_inline))
+
+// Reduces a string to two words for a final mum (the scheme of wyhash and its kin): the string
+// itself up to 16 bytes (overlapping loads), one or two multiplications up to 32 bytes, a loop
+// beyond. p may be NULL when n is 0.
+OTB_ALWAYS_INLINE void str_words(const char *p, size_t n, uint64_t seed, uint64_t *a, uint64_t *b) {
+  if (OTB_LIKELY(n <= 16)) {
+    if (n >= 8) {
+      *a = load64(p);
+      *b = load64(p + n - 8);
+    } else if (n >= 4) {
+      *a = load32(p);
+      *b = load32(p + n - 4);
+    } else if (n > 0) {
+      const unsigned char *u = reinterpret_cast<const unsigned char *>(p);
+      *a = (uint64_t{u[0]} << 16) | (uint64_t{u[n >> 1]} << 8) | u[n - 1];
+      *b = 0;
+    } else {
+      *a = *b = 0;
+    }
+    *a ^= seed;
+    return;
+  }
+  size_t i = n;
+  while (i > 32) {
+    seed = mum(load64(p) ^ kP1, load64(p + 8) ^ seed);
+    p += 16;
+    i -= 16;
+  }
+  if (i > 16) {
+    seed = mum(load64(p) ^ kP1, load64(p + 8) ^ seed);
+    p += i - 16;  // the last 16 bytes (overlapping)
+  }
+  *a = load64(p) ^ seed;
+  *b = load64(p + 8);
+}
+
+// The hash of one attribute as the caller passes it (key, type, value): one multiplication for the
+// key and one for the value and the key's hash together, when both are at most 16 bytes. False
+// for what the fast path does not handle: a bad pointer, an empty key, a container value, an
+// unknown type. A bool is hashed as 0 or 1, as it is encoded.
+OTB_ALWAYS_INLINE bool hash_attr(const otel_attr &a, uint64_t *h) {
+  const otel_str k = a.key;
+  if (OTB_UNLIKELY(k.len == 0 || !str_ok(k))) return false;  // the exact path says why
+  uint64_t ka, kb;
+  str_words(k.ptr, k.len, kP0, &ka, &kb);
+  const uint64_t hk = mum(ka ^ kP1, kb ^ k.len);
+  const otel_value &v = a.value;
+  uint64_t va, vb = 0, vlen = 0;
+  if (OTB_LIKELY(v.type == OTEL_VALUE_STRING || v.type == OTEL_VALUE_BYTES)) {
+    if (OTB_UNLIKELY(!str_ok(v.u.str))) return false;
+    str_words(v.u.str.ptr, v.u.str.len, kP2, &va, &vb);
+    vlen = v.u.str.len;
+  } else if (v.type == OTEL_VALUE_INT) {
+    va = static_cast<uint64_t>(v.u.i64);
+  } else if (v.type == OTEL_VALUE_DOUBLE) {
+    std::memcpy(&va, &v.u.f64, 8);
+  } else if (v.type == OTEL_VALUE_BOOL) {
+    va = v.u.boolean ? 1 : 0;
+  } else if (v.type == OTEL_VALUE_EMPTY) {
+    va = 0;
+  } else {
+    return false;
+  }
+  *h = mum(va ^ hk, vb ^ vlen ^ (kP3 + (static_cast<uint64_t>(v.type) << 56)));
+  return true;
+}
+
+// Combines the attribute hashes independently of their order (a sum), then mixes in the count.
+inline uint64_t hash_combine(uint64_t sum, size_t n) {
+  return mum(sum ^ kP0, kP1 + n);
+}
+
+// Equal byte strings (n bytes each; either may be NULL when n is 0). Inline up to 32 bytes.
+inline bool same_bytes(const char *a, const char *b, size_t n) {
+  if (OTB_LIKELY(n <= 32)) {
+    if (n > 16)
+      return ((load64(a) ^ load64(b)) | (load64(a + 8) ^ load64(b + 8)) |
+              (load64(a + n - 16) ^ load64(b + n - 16)) |
+              (load64(a + n - 8) ^ load64(b + n - 8))) == 0;
+    if (n >= 8) return ((load64(a) ^ load64(b)) | (load64(a + n - 8) ^ load64(b + n - 8))) == 0;
+    if (n >= 4) return ((load32(a) ^ load32(b)) | (load32(a + n - 4) ^ load32(b + n - 4))) == 0;
+    return n == 0 || (a[0] == b[0] && a[n >> 1] == b[n >> 1] && a[n - 1] == b[n - 1]);
+  }
+  return std::memcmp(a, b, n) == 0;
 }
 
 const double kDefaultBounds[] = {0,   5,   10,   25,   50,   75,   100,  250,
@@ -108,18 +257,61 @@ struct alignas(64) Stripe {
   std::atomic<uint64_t> d{0};  // a double's bits
 };
 
+// A thread's own running total in one sum series. Only the thread that holds the slot writes it,
+// with a plain load and store (no lock prefix); the collector reads it and reports the difference
+// from what it saw last time.
+struct alignas(64) SumCell {
+  std::atomic<uint64_t> i{0};  // int64 running sum (wraps like the int64 it is)
+  std::atomic<uint64_t> d{0};  // double running sum's bits
+  uint64_t seen_i = 0;         // collection state (Meters::collect_mu_)
+  double seen_d = 0;
+};
+struct CellChunk {
+  SumCell cells[kCellsPerChunk];
+};
+
 // One cache line of histogram counters; a stripe's histogram is a few of them:
 // [count, sum, min, max, bucket 0, bucket 1, ...].
 struct alignas(64) HistLine {
   std::atomic<uint64_t> v[8];
 };
 
+// One attribute of a series' fast key, as a caller passes it (key, string and bytes payloads point
+// into the FastKey's own block).
+struct FastAttr {
+  uint64_t hash;  // hash_attr
+  int32_t type;
+  uint32_t key_len;
+  const char *key;
+  const char *str;  // strings and bytes (never NULL for them)
+  uint64_t bits;    // strings and bytes: the length; bool (0 or 1), int and double: the value
+};
+
+// The attribute set of a series in the form the fast lookup compares callers' attributes with:
+// one block (this header, n FastAttr, then the keys' and strings' bytes), written once before it
+// is published in the fast table and never changed. The table holds these, so that a lookup reads
+// the hash and the attributes without going through the series.
+struct FastKey {
+  uint64_t hash;  // hash_combine of the attributes' hashes
+  uint32_t n;
+  Series *series;
+  FastAttr *attrs() { return reinterpret_cast<FastAttr *>(this + 1); }
+  const FastAttr *attrs() const { return reinterpret_cast<const FastAttr *>(this + 1); }
+};
+static_assert(sizeof(FastKey) % alignof(FastAttr) == 0, "FastAttr follows FastKey");
+
 struct Series {
   Instrument *inst = nullptr;
   std::string key;  // canonical attributes: KeyValue messages (field 1), sorted by key
   uint64_t hash = 0;
+  bool is_overflow = false;          // the cardinality limit's overflow series
+  FastKey *fast = nullptr;           // its key in the instrument's fast table (Instrument::mu)
+  std::atomic<bool> in_fast{false};  // true once it is there
   uint64_t start_ns = 0;
-  Stripe stripes[kStripes];
+  // Sums: each thread adds to its own cell (by thread slot; chunks allocated on first use), or to
+  // `shared` when it has no slot.
+  std::atomic<CellChunk *> chunks[kSlots / kCellsPerChunk] = {};
+  Stripe shared;
   std::unique_ptr<HistLine[]> hist;  // kStripes * lines_per_stripe
   struct Exp {  // base-2 exponential histogram: one lock per series (it rescales as it goes)
     SpinLock mu;
@@ -135,11 +327,20 @@ struct Series {
   uint64_t cum_count = 0, seen_seq = 0, prev_obs = 0, delta_start = 0;
   bool have_prev_obs = false;
   std::vector<uint64_t> cum_buckets;
+
+  Series() = default;
+  Series(const Series &) = delete;
+  Series &operator=(const Series &) = delete;
+  ~Series() {
+    for (auto &c : chunks) delete c.load(std::memory_order_relaxed);
+    ::operator delete(fast);
+  }
 };
 
 class Instrument {
  public:
   const Scope *scope = nullptr;
+  Engine *engine = nullptr;  // scope->engine
   int32_t kind = 0, number = 0;
   std::string name, unit, description;
   Agg agg = Agg::kSum;
@@ -152,7 +353,10 @@ class Instrument {
   uint32_t limit = 2000;
   size_t mask = 0;
   std::unique_ptr<std::atomic<Series *>[]> table;
-  Mutex mu;  // guards creating series
+  // The fast table: series by the order-independent hash of the attributes as callers pass them
+  // (FastKey). Holds the series whose attribute set is plain (see plain_attrs); same size as table.
+  std::unique_ptr<std::atomic<FastKey *>[]> fast;
+  Mutex mu;  // guards creating series and filling the fast table
   std::vector<std::unique_ptr<Series>> series;
   std::atomic<Series *> empty{nullptr};
   Series *overflow = nullptr;
@@ -216,6 +420,7 @@ class Instrument {
         put_any_value(b, 2, t, SIZE_MAX);
         msg_end(b, m);
         overflow = make_series(std::string(reinterpret_cast<const char *>(b.data()), b.size()), 0);
+        overflow->is_overflow = true;
       }
       return overflow;
     }
@@ -223,6 +428,120 @@ class Instrument {
     table[i].store(s, std::memory_order_release);
     if (n == 0) empty.store(s, std::memory_order_release);
     return s;
+  }
+
+  // The series of a plain attribute set (attrs[k] hashed to ha[k], combined to h) in the fast
+  // table, or nullptr: lock-free, no encoding, no sorting. Each stored attribute must match exactly
+  // one of the caller's, so a repeated key never matches.
+  OTB_ALWAYS_INLINE Series *find_fast(const otel_attr *attrs, const uint64_t *ha, size_t n,
+                                      uint64_t h) const {
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+      const FastKey *fk = fast[i].load(std::memory_order_acquire);
+      if (OTB_UNLIKELY(!fk)) return nullptr;
+      if (fk->hash == h && fk->n == n && fast_equal(*fk, attrs, ha, n)) return fk->series;
+    }
+  }
+
+  // One caller attribute (hashed to h) against one stored attribute.
+  OTB_ALWAYS_INLINE static bool attr_equal(const FastAttr &f, const otel_attr &a, uint64_t h) {
+    if (f.hash != h || f.type != a.value.type || f.key_len != a.key.len ||
+        !same_bytes(f.key, a.key.ptr, a.key.len))
+      return false;
+    if (OTB_LIKELY(f.str != nullptr))  // a string or bytes
+      return f.bits == a.value.u.str.len && same_bytes(f.str, a.value.u.str.ptr, f.bits);
+    switch (f.type) {
+      case OTEL_VALUE_INT:
+        return f.bits == static_cast<uint64_t>(a.value.u.i64);
+      case OTEL_VALUE_DOUBLE: {
+        uint64_t bits;
+        std::memcpy(&bits, &a.value.u.f64, 8);
+        return f.bits == bits;
+      }
+      case OTEL_VALUE_BOOL:
+        return f.bits == (a.value.u.boolean ? 1u : 0u);
+      default:  // OTEL_VALUE_EMPTY
+        return true;
+    }
+  }
+
+  // True when the caller's n attributes are the stored n, each stored one matched exactly once.
+  // Callers mostly pass a set in the same order each time, which is checked first.
+  OTB_ALWAYS_INLINE static bool fast_equal(const FastKey &fk, const otel_attr *attrs,
+                                           const uint64_t *ha, size_t n) {
+    for (size_t k = 0; k < n; k++)
+      if (OTB_UNLIKELY(!attr_equal(fk.attrs()[k], attrs[k], ha[k])))
+        return fast_equal_any_order(fk, attrs, ha, n);
+    return true;
+  }
+  OTB_NOINLINE static bool fast_equal_any_order(const FastKey &fk, const otel_attr *attrs,
+                                                const uint64_t *ha, size_t n) {
+    uint32_t used = 0;  // stored attributes already matched (n <= kFastMax <= 32)
+    for (size_t k = 0; k < n; k++) {
+      size_t j = 0;
+      for (;; j++) {
+        if (j == n) return false;
+        if (!((used >> j) & 1) && attr_equal(fk.attrs()[j], attrs[k], ha[k])) break;
+      }
+      used |= 1u << j;
+    }
+    return true;
+  }
+
+  // Enters s, found or created by the exact path for the plain attribute set (attrs, n) whose
+  // hashes are ha (combined: h), in the fast table. Allocates: only once per series.
+  void register_fast(Series *s, const otel_attr *attrs, const uint64_t *ha, size_t n, uint64_t h) {
+    std::lock_guard<Mutex> lk(mu);
+    if (s->in_fast.load(std::memory_order_relaxed)) return;
+    size_t total = 0;
+    for (size_t k = 0; k < n; k++) {
+      total += attrs[k].key.len;
+      if (attrs[k].value.type == OTEL_VALUE_STRING || attrs[k].value.type == OTEL_VALUE_BYTES)
+        total += attrs[k].value.u.str.len;
+    }
+    auto *fk = static_cast<FastKey *>(
+        ::operator new(sizeof(FastKey) + n * sizeof(FastAttr) + total, std::nothrow));
+    if (!fk) return;  // not entered: the exact path keeps finding the series
+    fk->hash = h;
+    fk->n = static_cast<uint32_t>(n);
+    fk->series = s;
+    char *w = reinterpret_cast<char *>(fk->attrs() + n);
+    for (size_t k = 0; k < n; k++) {
+      const otel_attr &a = attrs[k];
+      FastAttr &f = fk->attrs()[k];
+      f.hash = ha[k];
+      f.type = a.value.type;
+      f.key_len = static_cast<uint32_t>(a.key.len);
+      f.key = w;
+      std::memcpy(w, a.key.ptr, a.key.len);
+      w += a.key.len;
+      f.str = nullptr;
+      f.bits = 0;
+      switch (f.type) {
+        case OTEL_VALUE_STRING:
+        case OTEL_VALUE_BYTES:
+          f.str = w;
+          f.bits = a.value.u.str.len;
+          if (f.bits) std::memcpy(w, a.value.u.str.ptr, f.bits);
+          w += f.bits;
+          break;
+        case OTEL_VALUE_INT:
+          f.bits = static_cast<uint64_t>(a.value.u.i64);
+          break;
+        case OTEL_VALUE_DOUBLE:
+          std::memcpy(&f.bits, &a.value.u.f64, 8);
+          break;
+        case OTEL_VALUE_BOOL:
+          f.bits = a.value.u.boolean ? 1 : 0;
+          break;
+        default:
+          break;
+      }
+    }
+    s->fast = fk;
+    size_t i = h & mask;
+    while (fast[i].load(std::memory_order_relaxed)) i = (i + 1) & mask;
+    fast[i].store(fk, std::memory_order_release);
+    s->in_fast.store(true, std::memory_order_relaxed);
   }
 };
 
@@ -335,6 +654,7 @@ int32_t Meters::create(const Scope *scope, int32_t kind, int32_t number, otel_st
   }
   auto inst = std::make_unique<Instrument>();
   inst->scope = scope;
+  inst->engine = scope->engine;
   inst->kind = kind;
   inst->number = number;
   inst->name.assign(name.ptr, name.len);
@@ -411,6 +731,7 @@ int32_t Meters::create(const Scope *scope, int32_t kind, int32_t number, otel_st
   while (cap < 2 * (static_cast<size_t>(inst->limit) + 2)) cap *= 2;
   inst->mask = cap - 1;
   inst->table.reset(new std::atomic<Series *>[cap]());
+  inst->fast.reset(new std::atomic<FastKey *>[cap]());
   *out = inst.get();
   instruments_.push_back(std::move(inst));
   return OTEL_OK;
@@ -424,21 +745,44 @@ inline bool rejected(const Instrument *inst, bool is_double, int64_t i, double d
 }
 // Starts the worker (periodic collection) on first use, and again in a forked child.
 inline void ensure_worker(const Instrument *inst) {
-  Engine *e = inst->scope->engine;
+  Engine *e = inst->engine;
   if (OTB_UNLIKELY(!e->worker_running())) e->ensure_worker();
 }
 }  // namespace
 
-int32_t series_record(Series *s, bool is_double, int64_t i, double d) {
-  Instrument *inst = s->inst;
-  if (OTB_UNLIKELY(inst->noop)) return OTEL_OK;
-  if (OTB_UNLIKELY(inst->scope->engine->is_shut_down())) return OTEL_E_SHUTDOWN;
-  if (OTB_UNLIKELY(rejected(inst, is_double, i, d))) return OTEL_E_INVALID_ARG;
-  ensure_worker(inst);
+namespace {
+OTB_NOINLINE SumCell *new_cell(Series *s, int slot) {
+  auto *c = new (std::nothrow) CellChunk;
+  if (!c) return nullptr;  // the shared atomic takes this measurement
+  CellChunk *expected = nullptr;
+  std::atomic<CellChunk *> &at = s->chunks[slot / kCellsPerChunk];
+  if (!at.compare_exchange_strong(expected, c, std::memory_order_acq_rel,
+                                  std::memory_order_acquire)) {
+    delete c;  // a thread of the same chunk was first
+    c = expected;
+  }
+  return &c->cells[slot % kCellsPerChunk];
+}
+
+// The calling thread's cell in sum series s, or nullptr when it has no slot.
+OTB_ALWAYS_INLINE SumCell *my_cell(Series *s) {
+  int slot = t_slot;
+  if (OTB_UNLIKELY(slot < 0)) {
+    slot = claim_slot();
+    if (slot < 0) return nullptr;
+  }
+  CellChunk *c = s->chunks[slot / kCellsPerChunk].load(std::memory_order_acquire);
+  if (OTB_UNLIKELY(!c)) return new_cell(s, slot);
+  return &c->cells[slot % kCellsPerChunk];
+}
+
+// Adds a measurement the instrument accepted to series s: everything but a sum's own cell.
+OTB_NOINLINE int32_t aggregate_rest(Instrument *inst, Series *s, bool is_double, int64_t i,
+                                    double d) {
   const double v = is_double ? d : static_cast<double>(i);
   switch (inst->agg) {
-    case Agg::kSum: {
-      Stripe &st = s->stripes[my_stripe()];
+    case Agg::kSum: {  // a thread without a slot (or whose cell could not be allocated)
+      Stripe &st = s->shared;
       if (inst->number == OTEL_NUMBER_INT)
         st.i.fetch_add(is_double ? static_cast<int64_t>(d) : i, std::memory_order_relaxed);
       else
@@ -471,10 +815,65 @@ int32_t series_record(Series *s, bool is_double, int64_t i, double d) {
   return OTEL_OK;
 }
 
+// Adds a measurement the instrument accepted to series s. A sum goes to the calling thread's cell:
+// the owner's plain load and store, no lock prefix.
+OTB_ALWAYS_INLINE int32_t aggregate(Instrument *inst, Series *s, bool is_double, int64_t i,
+                                    double d) {
+  ensure_worker(inst);
+  if (OTB_LIKELY(inst->agg == Agg::kSum)) {
+    if (SumCell *c = my_cell(s)) {
+      if (inst->number == OTEL_NUMBER_INT)
+        c->i.store(c->i.load(std::memory_order_relaxed) +
+                       static_cast<uint64_t>(is_double ? static_cast<int64_t>(d) : i),
+                   std::memory_order_relaxed);
+      else
+        c->d.store(to_bits(from_bits(c->d.load(std::memory_order_relaxed)) +
+                           (is_double ? d : static_cast<double>(i))),
+                   std::memory_order_relaxed);
+      return OTEL_OK;
+    }
+  }
+  return aggregate_rest(inst, s, is_double, i, d);
+}
+
+// The fast lookup handles up to this many attributes.
+constexpr size_t kFastMax = 16;
+
+// A plain attribute set (each attribute passed hash_attr) is one that the canonical form keeps as
+// it is: at most the count limit of attributes, keys valid UTF-8 and unlike each other, strings
+// valid UTF-8 and within the value length limit. Its series can be found by the fast lookup.
+bool plain_attrs(const otel_attr *attrs, size_t n, const AttrLimits &lim) {
+  if (n > lim.count || n > kFastMax) return false;
+  auto valid = [](otel_str s) {
+    Utf8Scan sc = utf8_scan(s.ptr, s.len, SIZE_MAX);
+    return sc.valid && sc.in_len == s.len;
+  };
+  for (size_t k = 0; k < n; k++) {
+    const otel_attr &a = attrs[k];
+    if (!valid(a.key)) return false;
+    if (a.value.type == OTEL_VALUE_STRING &&
+        (a.value.u.str.len > lim.value_chars || !valid(a.value.u.str)))
+      return false;
+    for (size_t j = 0; j < k; j++)
+      if (attrs[j].key.len == a.key.len && std::memcmp(attrs[j].key.ptr, a.key.ptr, a.key.len) == 0)
+        return false;
+  }
+  return true;
+}
+}  // namespace
+
+int32_t series_record(Series *s, bool is_double, int64_t i, double d) {
+  Instrument *inst = s->inst;
+  if (OTB_UNLIKELY(inst->noop)) return OTEL_OK;
+  if (OTB_UNLIKELY(inst->engine->is_shut_down())) return OTEL_E_SHUTDOWN;
+  if (OTB_UNLIKELY(rejected(inst, is_double, i, d))) return OTEL_E_INVALID_ARG;
+  return aggregate(inst, s, is_double, i, d);
+}
+
 int32_t instrument_record(Instrument *inst, bool is_double, int64_t i, double d,
                           const otel_attr *attrs, size_t n) {
   if (inst->noop) return OTEL_OK;
-  if (OTB_UNLIKELY(inst->scope->engine->is_shut_down())) return OTEL_E_SHUTDOWN;
+  if (OTB_UNLIKELY(inst->engine->is_shut_down())) return OTEL_E_SHUTDOWN;
   if (inst->callback) return OTEL_E_INVALID_ARG;  // observable: values come from its callback
   if (OTB_UNLIKELY(rejected(inst, is_double, i, d))) return OTEL_E_INVALID_ARG;  // no series for it
   if (OTB_UNLIKELY(inst->filter_keys)) keep_only(*inst, &attrs, &n);
@@ -482,11 +881,42 @@ int32_t instrument_record(Instrument *inst, bool is_double, int64_t i, double d,
   if (n == 0) {
     s = inst->find(nullptr, 0);
   } else {
+    // The fast lookup: the caller's attributes hashed one by one (no encoding, no sorting) and
+    // compared with the series' fast key. Whatever it does not find takes the exact path below,
+    // which alone creates series; it enters plain sets in the fast table for next time.
+    uint64_t ha[kFastMax], h = 0;
+    bool hashed = false;
+    if (OTB_LIKELY(n <= kFastMax)) {
+      uint64_t sum = 0;
+      size_t k = 0;
+      for (; k < n && hash_attr(attrs[k], &ha[k]); k++) sum += ha[k];
+      if (OTB_LIKELY(k == n)) {
+        hashed = true;
+        h = hash_combine(sum, n);
+        s = inst->find_fast(attrs, ha, n, h);
+        if (OTB_LIKELY(s != nullptr)) return aggregate(inst, s, is_double, i, d);
+      }
+    }
     int32_t st = canonical(attrs, n, g_metric_limits, t_key);
     if (st != OTEL_OK) return st;
     s = inst->find(t_key.data(), t_key.size());
+    if (hashed && !s->is_overflow && !s->in_fast.load(std::memory_order_relaxed) &&
+        plain_attrs(attrs, n, g_metric_limits))
+      inst->register_fast(s, attrs, ha, n, h);
   }
-  return series_record(s, is_double, i, d);
+  return aggregate(inst, s, is_double, i, d);
+}
+
+Series *instrument_find_fast(Instrument *inst, const otel_attr *attrs, size_t n) {
+  if (inst->noop || inst->callback) return nullptr;
+  if (inst->filter_keys) keep_only(*inst, &attrs, &n);
+  if (n == 0 || n > kFastMax) return nullptr;
+  uint64_t ha[kFastMax], sum = 0;
+  for (size_t k = 0; k < n; k++) {
+    if (!hash_attr(attrs[k], &ha[k])) return nullptr;
+    sum += ha[k];
+  }
+  return inst->find_fast(attrs, ha, n, hash_combine(sum, n));
 }
 
 int32_t instrument_bind(Instrument *inst, const otel_attr *attrs, size_t n, Series **out) {
@@ -695,9 +1125,19 @@ void Meters::collect(const MetricSink &sink, size_t max_record_bytes) {
       } else {  // synchronous sum
         int64_t di = 0;
         double dd = 0;
-        for (auto &st : s->stripes) {
-          di += st.i.exchange(0, std::memory_order_relaxed);
-          dd += from_bits(st.d.exchange(to_bits(0.0), std::memory_order_relaxed));
+        di += s->shared.i.exchange(0, std::memory_order_relaxed);
+        dd += from_bits(s->shared.d.exchange(to_bits(0.0), std::memory_order_relaxed));
+        for (auto &chunk : s->chunks) {  // each cell: what it gained since the last collection
+          CellChunk *c = chunk.load(std::memory_order_acquire);
+          if (!c) continue;
+          for (SumCell &cell : c->cells) {
+            const uint64_t ci = cell.i.load(std::memory_order_relaxed);
+            const double cd = from_bits(cell.d.load(std::memory_order_relaxed));
+            di += static_cast<int64_t>(ci - cell.seen_i);
+            dd += cd - cell.seen_d;
+            cell.seen_i = ci;
+            cell.seen_d = cd;
+          }
         }
         if (delta) {
           report = is_int ? di != 0 : dd != 0;  // a delta series reports when it changed

@@ -1,13 +1,21 @@
 // Metrics: instruments, series (one per attribute set), their aggregation, and collection into
 // OTLP Metric messages that flow through the generic pipeline like any other record.
 //
-// Record path (otel_metric_record_*): the attribute set is put in a canonical form (sorted by key,
-// deduplicated, encoded as KeyValues) and hashed; the series is found in an open-addressing table
-// read without a lock (series are never removed, and the table never grows: its size comes from
-// the cardinality limit). Only creating a series takes the instrument's lock. A series keeps its
-// values in a few cache-line "stripes"; each thread adds to its own stripe, so two threads on one
-// series do not bounce a cache line. A collection exchanges each stripe with zero and adds it up,
-// so delta and cumulative values are exact across collections.
+// Record path (otel_metric_record_*): a fast lookup first — the caller's attributes hashed one by
+// one (an order-independent sum of per-attribute hashes) and compared, attribute by attribute,
+// with the series' stored copy in the instrument's fast table; no encoding, no sorting. On a miss
+// the exact path puts the set in canonical form (sorted by key, deduplicated, encoded as
+// KeyValues), hashes it and finds or creates the series in the exact table; it alone creates
+// series, and enters a plain set (one the canonical form keeps as it is) in the fast table. Both
+// tables are open-addressing tables read without a lock (series are never removed, and the tables
+// never grow: their size comes from the cardinality limit). Only creating a series or entering it
+// in the fast table takes the instrument's lock.
+//
+// A sum adds to the calling thread's own cell in the series (by thread slot): a relaxed load and
+// store by the owner, no lock prefix; the collector reports each cell's growth since it last read
+// it. A histogram keeps its values in a few cache-line "stripes"; each thread adds to its own
+// stripe, and a collection exchanges each with zero. Delta and cumulative values are exact across
+// collections either way.
 //
 // Collection (Meters::collect) builds one OTLP Metric message per instrument with data and hands
 // it to a sink: the metrics pipeline for the push exporters (otlp, console, file; the worker
@@ -71,6 +79,9 @@ int32_t instrument_record(Instrument *inst, bool is_double, int64_t i, double d,
                           const otel_attr *attrs, size_t n);
 int32_t instrument_bind(Instrument *inst, const otel_attr *attrs, size_t n, Series **out);
 int32_t series_record(Series *s, bool is_double, int64_t i, double d);
+// For tests: the series the fast lookup finds for these attributes (after a view's key filter),
+// or nullptr when it misses and a measurement would take the exact path.
+Series *instrument_find_fast(Instrument *inst, const otel_attr *attrs, size_t n);
 int32_t observer_record(otel_observer *obs, bool is_double, int64_t i, double d,
                         const otel_attr *attrs, size_t n);
 

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "exphist.h"
@@ -469,4 +471,306 @@ TEST_F(MetricsFixture, ExponentialHistogramsWhenConfigured) {
   EXPECT_EQ(count, 4u);
   EXPECT_FALSE(pb_one(points[0], 8).empty()) << "positive buckets";
   ASSERT_EQ(e->flush(5000), OTEL_OK);  // delta: nothing new, no point
+}
+
+// ---- the fast lookup (raw attributes, no encoding) and per-thread cells ----
+
+namespace {
+otel_attr AI(const char *k, int64_t v) {
+  return otel_attr{S(k), otel_value_int(v)};
+}
+int64_t sum_points(const std::vector<Point> &p) {
+  int64_t t = 0;
+  for (auto &x : p) t += x.i;
+  return t;
+}
+}  // namespace
+
+TEST_F(MetricsFixture, FastLookupFindsTheSeriesInAnyOrderAndMissesEverythingElse) {
+  start({});
+  auto *c = make(OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_INT, "fast");
+  static const char blob[] = {0, 1, 2, '\xff'};
+  otel_value bytes;
+  bytes.type = OTEL_VALUE_BYTES;
+  bytes.u.bytes = otel_str{blob, sizeof blob};
+  otel_attr set[5] = {A("http.route", "/api/todos/with/a/rather/long/route/x"),
+                      AI("code", 200),
+                      {S("ok"), otel_value_bool(1)},
+                      {S("ratio"), otel_value_double(0.5)},
+                      {S("blob"), bytes}};
+  EXPECT_EQ(otb::instrument_find_fast(c, set, 5), nullptr) << "nothing recorded yet: a miss";
+  ASSERT_EQ(otb::instrument_record(c, false, 1, 0, set, 5), OTEL_OK);  // exact path creates it
+  otb::Series *bound = nullptr;
+  ASSERT_EQ(otb::instrument_bind(c, set, 5, &bound), OTEL_OK);
+  EXPECT_EQ(otb::instrument_find_fast(c, set, 5), bound) << "entered in the fast table";
+  otel_attr perm[5] = {set[4], set[2], set[0], set[3], set[1]};
+  EXPECT_EQ(otb::instrument_find_fast(c, perm, 5), bound) << "any order";
+  otel_attr bool2[5] = {set[0], set[1], {S("ok"), otel_value_bool(7)}, set[3], set[4]};
+  EXPECT_EQ(otb::instrument_find_fast(c, bool2, 5), bound) << "any non-zero bool is true";
+
+  otel_attr other_value[5] = {set[0], AI("code", 201), set[2], set[3], set[4]};
+  otel_attr other_type[5] = {set[0], A("code", "200"), set[2], set[3], set[4]};
+  otel_attr other_key[5] = {set[0], AI("cod3", 200), set[2], set[3], set[4]};
+  otel_attr longer_route[5] = {A("http.route", "/api/todos/with/a/rather/long/route/y"), set[1],
+                               set[2], set[3], set[4]};
+  EXPECT_EQ(otb::instrument_find_fast(c, other_value, 5), nullptr);
+  EXPECT_EQ(otb::instrument_find_fast(c, other_type, 5), nullptr) << "int 200 is not \"200\"";
+  EXPECT_EQ(otb::instrument_find_fast(c, other_key, 5), nullptr);
+  EXPECT_EQ(otb::instrument_find_fast(c, longer_route, 5), nullptr) << "differs in a long string";
+  EXPECT_EQ(otb::instrument_find_fast(c, set, 4), nullptr) << "a subset";
+  otel_attr superset[6] = {set[0], set[1], set[2], set[3], set[4], A("extra", "x")};
+  EXPECT_EQ(otb::instrument_find_fast(c, superset, 6), nullptr) << "a superset";
+
+  for (auto *a : {perm, bool2, other_value, other_type, other_key, longer_route})
+    ASSERT_EQ(otb::instrument_record(c, false, 10, 0, a, 5), OTEL_OK);
+  ASSERT_EQ(otb::series_record(bound, false, 100, 0), OTEL_OK);
+  auto p = collect("fast");
+  ASSERT_EQ(p.size(), 5u) << "the set, and one series per other value, type, key, route";
+  for (auto &pt : p) {
+    ASSERT_EQ(pt.attrs.size(), 5u);
+    if (pt.attrs.count("code") && pt.attrs["code"] == std::string("\x18\xc8\x01", 3) &&
+        pt.attrs["http.route"].back() == 'x')
+      EXPECT_EQ(pt.i, 1 + 10 + 10 + 100) << "first record, two fast hits, the bound add";
+    else
+      EXPECT_EQ(pt.i, 10);
+  }
+  otb::Series *typed = otb::instrument_find_fast(c, other_type, 5);
+  EXPECT_NE(typed, nullptr) << "recorded once, found fast from then on";
+  EXPECT_NE(typed, bound);
+}
+
+TEST_F(MetricsFixture, RepeatedKeysMissTheFastLookupAndLandInTheCanonicalSeries) {
+  start({});
+  auto *c = make(OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_INT, "dups");
+  otel_attr dup[3] = {AI("a", 1), AI("b", 5), AI("a", 2)};  // canonical: a=2 (last value), b=5
+  otel_attr plain[2] = {AI("b", 5), AI("a", 2)};
+  otel_attr dup_same[3] = {AI("a", 2), AI("a", 2), AI("b", 5)};
+  ASSERT_EQ(otb::instrument_record(c, false, 1, 0, dup, 3), OTEL_OK);
+  EXPECT_EQ(otb::instrument_find_fast(c, dup, 3), nullptr) << "a repeated key is never entered";
+  EXPECT_EQ(otb::instrument_find_fast(c, plain, 2), nullptr)
+      << "the series was created by a set that is not plain";
+  ASSERT_EQ(otb::instrument_record(c, false, 2, 0, plain, 2), OTEL_OK);
+  otb::Series *s = otb::instrument_find_fast(c, plain, 2);
+  ASSERT_NE(s, nullptr) << "the exact path entered it for the plain set";
+  EXPECT_EQ(otb::instrument_find_fast(c, dup_same, 3), nullptr)
+      << "three attributes never match a stored two, repeated or not";
+  ASSERT_EQ(otb::instrument_record(c, false, 4, 0, dup_same, 3), OTEL_OK);
+  ASSERT_EQ(otb::instrument_record(c, false, 8, 0, plain, 2), OTEL_OK);
+  auto p = collect("dups");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].i, 15);
+  EXPECT_EQ(p[0].attrs.size(), 2u);
+}
+
+TEST_F(MetricsFixture, RepairedOrCutValuesMissTheFastLookup) {
+  start({{"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "4"}, {"OTEL_ATTRIBUTE_COUNT_LIMIT", "2"}});
+  auto *c = make(OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_INT, "odd");
+  otel_attr bad_utf8 = A("k", "\xff"), repaired = A("k", "\xef\xbf\xbd");  // U+FFFD
+  otel_attr bad_key = A("\xc3", "v"), repaired_key = A("\xef\xbf\xbd", "v");
+  otel_attr too_long = A("k", "abcdef"), cut = A("k", "abcd");
+  otel_attr three[3] = {A("x", "1"), A("y", "2"), A("z", "3")}, two[2] = {A("x", "1"), A("y", "2")};
+  for (int i = 0; i < 3; i++) {
+    ASSERT_EQ(otb::instrument_record(c, false, 1, 0, &bad_utf8, 1), OTEL_OK);
+    ASSERT_EQ(otb::instrument_record(c, false, 1, 0, &bad_key, 1), OTEL_OK);
+    ASSERT_EQ(otb::instrument_record(c, false, 1, 0, &too_long, 1), OTEL_OK);
+    ASSERT_EQ(otb::instrument_record(c, false, 1, 0, three, 3), OTEL_OK);
+  }
+  EXPECT_EQ(otb::instrument_find_fast(c, &bad_utf8, 1), nullptr) << "repaired: never entered";
+  EXPECT_EQ(otb::instrument_find_fast(c, &bad_key, 1), nullptr);
+  EXPECT_EQ(otb::instrument_find_fast(c, &too_long, 1), nullptr) << "cut: never entered";
+  EXPECT_EQ(otb::instrument_find_fast(c, three, 3), nullptr) << "past the count limit";
+  for (otel_attr *a : {&repaired, &repaired_key, &cut}) {
+    ASSERT_EQ(otb::instrument_record(c, false, 10, 0, a, 1), OTEL_OK);
+    EXPECT_NE(otb::instrument_find_fast(c, a, 1), nullptr) << "the plain form is entered";
+    ASSERT_EQ(otb::instrument_record(c, false, 10, 0, a, 1), OTEL_OK);
+  }
+  ASSERT_EQ(otb::instrument_record(c, false, 10, 0, two, 2), OTEL_OK);
+  EXPECT_NE(otb::instrument_find_fast(c, two, 2), nullptr)
+      << "the series the cut set went to, entered by its plain form";
+  EXPECT_EQ(otb::instrument_find_fast(c, three, 3), nullptr);
+  auto p = collect("odd");
+  ASSERT_EQ(p.size(), 4u) << "each odd set shares the series of its canonical (plain) form";
+  for (auto &pt : p) EXPECT_EQ(pt.i, pt.attrs.count("x") ? 3 + 10 : 3 + 20);
+}
+
+TEST_F(MetricsFixture, FastLookupAfterAViewsKeyFilter) {
+  start({{"OTELBRIDGE_METRICS_VIEWS", "instrument=req name=req.by.route keys=route|code"}});
+  auto *c = make(OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_INT, "req");
+  otel_attr a[3] = {A("route", "/a"), A("user", "u1"), AI("code", 200)};
+  otel_attr b[3] = {A("user", "u2"), AI("code", 200), A("route", "/a")};
+  otel_attr only_user = A("user", "u3");
+  for (int i = 0; i < 100; i++) {
+    ASSERT_EQ(otb::instrument_record(c, false, 1, 0, a, 3), OTEL_OK);
+    ASSERT_EQ(otb::instrument_record(c, false, 2, 0, b, 3), OTEL_OK);
+    ASSERT_EQ(otb::instrument_record(c, false, 4, 0, &only_user, 1), OTEL_OK);
+  }
+  otb::Series *s = otb::instrument_find_fast(c, a, 3);
+  ASSERT_NE(s, nullptr) << "the kept keys are looked up fast";
+  EXPECT_EQ(otb::instrument_find_fast(c, b, 3), s) << "other dropped values, same series";
+  auto p = collect("req.by.route");
+  ASSERT_EQ(p.size(), 2u) << "{route, code} and the empty set";
+  for (auto &pt : p) {
+    if (pt.attrs.empty()) {
+      EXPECT_EQ(pt.i, 400);
+    } else {
+      EXPECT_EQ(pt.attrs.size(), 2u);
+      EXPECT_EQ(pt.attrs.count("user"), 0u);
+      EXPECT_EQ(pt.i, 300);
+    }
+  }
+}
+
+namespace {
+// Waves of short-lived threads (more in all than there are thread slots, so slots and their cells
+// pass from exited threads to new ones) add to one series through a bound handle and by attributes
+// while another thread collects; returns the sum of what the collections reported (delta) or the
+// last cumulative value.
+struct WaveResult {
+  int64_t reported_i = 0;
+  double reported_d = 0;
+  int64_t expected_i = 0;
+  double expected_d = 0;
+};
+WaveResult run_waves(MetricsFixture &f, bool delta) {
+  auto *ci = f.make(OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_INT, "waves.i");
+  auto *cd = f.make(OTEL_INSTRUMENT_UP_DOWN_COUNTER, OTEL_NUMBER_DOUBLE, "waves.d");
+  otel_attr a = A("pool", "p1");
+  otb::Series *bi = nullptr, *bd = nullptr;
+  EXPECT_EQ(otb::instrument_bind(ci, &a, 1, &bi), OTEL_OK);
+  EXPECT_EQ(otb::instrument_bind(cd, &a, 1, &bd), OTEL_OK);
+  WaveResult r;
+  std::mutex mu;
+  auto take = [&](const std::map<std::string, std::vector<Point>> &all) {
+    std::lock_guard<std::mutex> lk(mu);
+    auto it = all.find("waves.i");
+    if (it != all.end())
+      for (auto &p : it->second) r.reported_i = delta ? r.reported_i + p.i : p.i;
+    it = all.find("waves.d");
+    if (it != all.end())  // an up-down counter is cumulative under the delta preference too
+      for (auto &p : it->second) r.reported_d = p.d;
+  };
+  std::atomic<bool> done{false};
+  std::thread collector([&] {
+    while (!done.load()) take(f.collect_all());
+  });
+  constexpr int kWaves = 40, kPerWave = 8, kAdds = 2000;
+  for (int w = 0; w < kWaves; w++) {
+    std::vector<std::thread> ts;
+    for (int t = 0; t < kPerWave; t++)
+      ts.emplace_back([&, t] {
+        for (int i = 0; i < kAdds; i++) {
+          otb::series_record(bi, false, 1, 0);
+          otb::instrument_record(ci, false, 2, 0, &a, 1);
+          otb::series_record(bd, true, 0, 0.25);
+          otb::instrument_record(cd, true, 0, t % 2 ? 0.5 : -0.25, &a, 1);
+        }
+      });
+    for (auto &th : ts) th.join();
+  }
+  done = true;
+  collector.join();
+  take(f.collect_all());
+  r.expected_i = int64_t(kWaves) * kPerWave * kAdds * 3;
+  r.expected_d =
+      double(kWaves) * kAdds * (kPerWave * 0.25 + kPerWave / 2 * 0.5 - kPerWave / 2 * 0.25);
+  return r;
+}
+}  // namespace
+
+TEST_F(MetricsFixture, CellsOfExitedThreadsAreNeverLostDelta) {
+  start({{"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta"}});
+  WaveResult r = run_waves(*this, true);
+  EXPECT_EQ(r.reported_i, r.expected_i) << "the deltas add up to every add, none lost or doubled";
+  EXPECT_EQ(r.reported_d, r.expected_d);
+}
+
+TEST_F(MetricsFixture, CellsOfExitedThreadsAreNeverLostCumulative) {
+  start({});
+  WaveResult r = run_waves(*this, false);
+  EXPECT_EQ(r.reported_i, r.expected_i) << "the last cumulative value is every add";
+  EXPECT_EQ(r.reported_d, r.expected_d);
+}
+
+TEST_F(MetricsFixture, MoreLiveThreadsThanSlotsShareTheSeriesExactly) {
+  start({{"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta"}});
+  auto *c = make(OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_INT, "crowd");
+  otb::Series *b = nullptr;
+  ASSERT_EQ(otb::instrument_bind(c, nullptr, 0, &b), OTEL_OK);
+  constexpr int kThreads = 150;  // past the 128 thread slots: some take the shared atomic
+  std::mutex mu;
+  std::condition_variable cv;
+  int arrived = 0;
+  int64_t reported = sum_points(collect("crowd"));
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; t++)
+    ts.emplace_back([&] {
+      for (int i = 0; i < 100; i++) otb::series_record(b, false, 1, 0);
+      std::unique_lock<std::mutex> lk(mu);  // every thread alive at once
+      if (++arrived == kThreads) cv.notify_all();
+      cv.wait(lk, [&] { return arrived == kThreads; });
+      lk.unlock();
+      for (int i = 0; i < 100; i++) otb::instrument_record(c, false, 1, 0, nullptr, 0);
+    });
+  {
+    std::unique_lock<std::mutex> lk(mu);
+    cv.wait(lk, [&] { return arrived == kThreads; });
+  }
+  reported += sum_points(collect("crowd"));  // while they run
+  for (auto &th : ts) th.join();
+  reported += sum_points(collect("crowd"));
+  EXPECT_EQ(reported, int64_t(kThreads) * 200);
+}
+
+TEST_F(MetricsFixture, FastLookupUpToTheCardinalityLimit) {
+  start({{"OTELBRIDGE_METRICS_CARDINALITY_LIMIT", "2000"}});
+  auto *c = make(OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_INT, "many");
+  std::vector<std::string> routes;
+  for (int i = 0; i < 2000; i++) routes.push_back("/api/v1/users/" + std::to_string(i) + "/orders");
+  auto set = [&](int i, otel_attr out[2]) {
+    out[0] = otel_attr{S("http.route"), otel_value_str(S(routes[i]))};
+    out[1] = AI("shard", i % 7);
+  };
+  for (int round = 0; round < 3; round++)
+    for (int i = 0; i < 2000; i++) {
+      otel_attr a[2];
+      set(i, a);
+      ASSERT_EQ(otb::instrument_record(c, false, 1, 0, a, 2), OTEL_OK);
+    }
+  for (int i = 0; i < 2000; i++) {
+    otel_attr a[2];
+    set(i, a);
+    ASSERT_NE(otb::instrument_find_fast(c, a, 2), nullptr) << i;
+  }
+  otel_attr past[2] = {A("http.route", "/one/more"), AI("shard", 0)};
+  ASSERT_EQ(otb::instrument_record(c, false, 5, 0, past, 2), OTEL_OK);
+  EXPECT_EQ(otb::instrument_find_fast(c, past, 2), nullptr)
+      << "the overflow series is never entered";
+  auto p = collect("many");
+  ASSERT_EQ(p.size(), 2001u) << "2000 series and the overflow series";
+  int64_t total = 0;
+  for (auto &pt : p) {
+    total += pt.i;
+    if (!pt.attrs.count("otel.metric.overflow")) {
+      EXPECT_EQ(pt.i, 3);
+    }
+  }
+  EXPECT_EQ(total, 3 * 2000 + 5);
+}
+
+TEST_F(MetricsFixture, BadAttributePointersAreRejectedNotRead) {
+  start({});
+  auto *c = make(OTEL_INSTRUMENT_COUNTER, OTEL_NUMBER_INT, "bad");
+  otel_attr good = A("k", "v");
+  ASSERT_EQ(otb::instrument_record(c, false, 1, 0, &good, 1), OTEL_OK);
+  otel_attr null_key = good, huge_key = good, null_value = good;
+  null_key.key = otel_str{nullptr, 1};
+  huge_key.key = otel_str{"k", SIZE_MAX};
+  null_value.value = otel_value_str(otel_str{nullptr, 1});
+  for (otel_attr *a : {&null_key, &huge_key, &null_value}) {
+    EXPECT_EQ(otb::instrument_find_fast(c, a, 1), nullptr);
+    EXPECT_EQ(otb::instrument_record(c, false, 1, 0, a, 1), OTEL_E_INVALID_ARG);
+  }
+  auto p = collect("bad");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].i, 1);
 }
