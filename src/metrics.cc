@@ -1086,8 +1086,13 @@ void Meters::collect(const MetricSink &sink, size_t max_record_bytes) {
           put_varint(b, inst->bounds.size() * 8);
           for (double x : inst->bounds) b.append(&x, 8);
         }
-        put_double(b, mf::kHistMin, mn);
-        put_double(b, mf::kHistMax, mx);
+        // A record in flight during the exchange may have counted its bucket here and its min/max
+        // not yet (they then go to the next interval): min and max are optional, so a point
+        // without one is sent without both rather than with an infinity.
+        if (mn <= mx) {
+          put_double(b, mf::kHistMin, mn);
+          put_double(b, mf::kHistMax, mx);
+        }
         msg_end(b, p);
         points++;
         s->delta_start = now;
