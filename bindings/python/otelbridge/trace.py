@@ -153,8 +153,8 @@ _span_start = lib.otel_span_start
 _c_span_start = _speedups.span_start   # one call: start + the new span's context
 _c_span_end = _speedups.span_end
 _span_ctx_get = lib.otel_span_context_get
-_encode = _attrs.encode
-_ATTR_P = _attrs.ATTR_P
+_convert = _attrs.convert
+_SPANS = _attrs.SPANS
 # Handles for otel_span_start's out parameter, reused: pop/append are atomic, so a nested call
 # (a signal handler, another thread) always gets a different one.
 _out_pool: List[Any] = []
@@ -289,21 +289,15 @@ class Span:
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
         if self._ended or not attributes:
             return
-        keep: List[Any] = []
-        raw, n = _attrs.encode(attributes, keep)
-        lib.otel_span_set_attrs(self._h, ffi.from_buffer(_attrs.ATTR_P, raw), n)
+        ap, n, owner = _convert(attributes, _SPANS)
+        lib.otel_span_set_attrs(self._h, ap, n)
 
     def add_event(self, name: str, attributes: Optional[Mapping[str, Any]] = None,
                   timestamp: Optional[int] = None) -> None:
         if self._ended:
             return
-        if attributes:
-            keep: List[Any] = []
-            raw, n = _attrs.encode(attributes, keep)
-            lib.otel_span_add_event(self._h, _name(name), timestamp or 0,
-                                    ffi.from_buffer(_attrs.ATTR_P, raw), n)
-        else:
-            lib.otel_span_add_event(self._h, _name(name), timestamp or 0, _NULL, 0)
+        ap, n, owner = _convert(attributes, _SPANS)
+        lib.otel_span_add_event(self._h, _name(name), timestamp or 0, ap, n)
 
     def add_link(self, context: Any, attributes: Optional[Mapping[str, Any]] = None) -> None:
         if self._ended:
@@ -329,8 +323,8 @@ class Span:
         except (TypeError, ValueError):
             return
         keep: List[Any] = []
-        d = _attrs.pack_str(description, keep) if description and code == 2 else (0, 0)
-        lib.otel_span_set_status(self._h, code, (keep[0] if keep else _NULL, d[1]))
+        d = _attrs.ostr(description, keep) if code == 2 else (_NULL, 0)
+        lib.otel_span_set_status(self._h, code, d)
 
     def update_name(self, name: str) -> None:
         if self._ended:
@@ -356,14 +350,10 @@ class Span:
         if attributes:
             extra.update(attributes)
         keep: List[Any] = []
-        raw, n = _attrs.encode(extra, keep)
-        ty = _attrs.pack_str(type_name, keep)
-        ms = _attrs.pack_str(_attrs.safe_str(exception), keep)
-        st = _attrs.pack_str(stack, keep)
+        ap, n, owner = _convert(extra, _SPANS)
         lib.otel_span_record_exception(
-            self._h, (ffi.cast("char *", ty[0]), ty[1]), (ffi.cast("char *", ms[0]), ms[1]),
-            (ffi.cast("char *", st[0]), st[1]), ffi.from_buffer(_attrs.ATTR_P, raw), n,
-            timestamp or 0)
+            self._h, _attrs.ostr(type_name, keep), _attrs.ostr(_attrs.safe_str(exception), keep),
+            _attrs.ostr(stack, keep), ap, n, timestamp or 0)
 
     def end(self, end_time: Optional[int] = None) -> None:
         if self._ended:
@@ -421,8 +411,9 @@ def _pack_link(context: Any, attributes: Optional[Mapping[str, Any]],
     tsb = ts.encode("utf-8", "surrogatepass") if ts else b""
     ap, n = 0, 0
     if attributes:
-        raw, n = _attrs.encode(attributes, keep)
-        ap = _attrs.ptr_of(raw, keep)
+        a = _speedups.attrs(attributes, _SPANS)
+        keep.append(a)
+        ap, n = a.address, len(a)
     return _LINK.pack(tid.to_bytes(16, "big"), sid.to_bytes(8, "big"), flags & 0xFF,
                       1 if getattr(context, "is_remote", False) else 0,
                       _attrs.ptr_of(tsb, keep), len(tsb), ap, n)
@@ -565,24 +556,6 @@ def get_current_span() -> Span:
         return Span(0)
 
 
-def current_context_for_log() -> Any:
-    """The otel_span_context * of the innermost current span, or NO_CONTEXT (for the logging
-    handler: never raises, allocates nothing when there is no span)."""
-    s = _innermost()
-    if s is None:
-        return NO_CONTEXT
-    n = _native_of(s)
-    if n is not None:
-        return n._ctx()
-    try:
-        sc = s.get_span_context()
-        raw = _ctx_bytes(int(sc.trace_id), int(sc.span_id), int(sc.trace_flags),
-                         bool(sc.is_remote))
-        return ffi.from_buffer(_CTX_P, raw)
-    except Exception:
-        return NO_CONTEXT
-
-
 def current_ctx_bytes_for_log() -> Optional[bytes]:
     """The 32 bytes of the innermost current span's otel_span_context, or None (for
     otelbridge._speedups' log records; never raises)."""
@@ -705,23 +678,13 @@ class Tracer:
         self._saddr = 0  # its address, for _speedups
 
     def _resolve(self) -> Any:
-        keep: List[Any] = []
-        n = _attrs.pack_str(self.name, keep)
-        v = _attrs.pack_str(self.version or "", keep)
-        s = _attrs.pack_str(self.schema_url or "", keep)
-        ap, na = _NULL, 0
-        if self.attributes:
-            raw, na = _attrs.encode(self.attributes, keep)
-            ap = ffi.from_buffer(_attrs.ATTR_P, raw)
-        out = ffi.new("otel_scope **")
-        st = lib.otel_scope_get(_NULL, (ffi.cast("char *", n[0]), n[1]),
-                                (ffi.cast("char *", v[0]), v[1]),
-                                (ffi.cast("char *", s[0]), s[1]), ap, na, out)
-        if st != 0:
+        scope = _attrs.scope_get(self.name, self.version, self.schema_url, self.attributes,
+                                 _SPANS)
+        if scope is None:
             return None  # before configure(): retried on the next span
-        self._scope = out[0]
-        self._saddr = int(ffi.cast("uintptr_t", self._scope))
-        return self._scope
+        self._scope = scope
+        self._saddr = int(ffi.cast("uintptr_t", scope))
+        return scope
 
     def _start(self, name: str, kind: int, attributes: Optional[Mapping[str, Any]],
                links: Optional[Sequence[Any]], start_time: Optional[int],
@@ -776,12 +739,7 @@ class Tracer:
             scope = self._resolve()
             if scope is None:
                 return _nonrecording(par)
-        if attributes:
-            keep: List[Any] = []
-            raw, na = _encode(attributes, keep)
-            ap = _from_buffer(_ATTR_P, raw)
-        else:
-            ap, na = _NULL, 0
+        ap, na, akeep = _convert(attributes, _SPANS)
         lp, nl = _NULL, 0
         if links:
             lkeep: List[Any] = []
