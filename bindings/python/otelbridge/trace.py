@@ -636,20 +636,104 @@ class _Activation:
         return _Activation(self._tracer, self._args, self._span, self._flags)
 
     def __call__(self, fn: _F) -> _F:
-        """Decorates fn: every call runs inside a new span (for a coroutine function, the span
-        covers the whole await)."""
-        if inspect.iscoroutinefunction(fn):
-            @functools.wraps(fn)
-            async def async_wrapper(*a: Any, **kw: Any) -> Any:
-                with self._fresh():
-                    return await fn(*a, **kw)
-            return cast(_F, async_wrapper)
+        """Decorates fn: every call runs inside a new span (see decorate())."""
+        return decorate(fn, self._fresh)
 
+
+# ---- decorators ---------------------------------------------------------------------------------
+
+def decorate(fn: _F, activation: Callable[[], Any]) -> _F:
+    """Wraps fn so that every call runs inside activation() (a context manager that starts a
+    span, makes it current and ends it). A coroutine function: the span covers the whole await.
+    A generator or async generator function: the span starts at the first iteration and ends
+    when the iteration ends (exhausted, an exception, or close()); it is current only while the
+    generator's own code runs — every step runs in a Context of its own (copied at the first
+    step), so the span never leaks into the consumer's code between items."""
+    if inspect.isasyncgenfunction(fn):
         @functools.wraps(fn)
-        def wrapper(*a: Any, **kw: Any) -> Any:
-            with self._fresh():
-                return fn(*a, **kw)
-        return cast(_F, wrapper)
+        async def agen_wrapper(*a: Any, **kw: Any) -> Any:
+            ctx = contextvars.copy_context()
+            cm = activation()
+            ctx.run(cm.__enter__)
+            agen = fn(*a, **kw)
+            try:
+                item = await _InContext(ctx, agen.asend(None))
+                while True:
+                    try:
+                        sent = yield item
+                    except GeneratorExit:
+                        await _InContext(ctx, agen.aclose())
+                        raise
+                    except BaseException as e:
+                        item = await _InContext(ctx, agen.athrow(e))
+                    else:
+                        item = await _InContext(ctx, agen.asend(sent))
+            except StopAsyncIteration:
+                ctx.run(cm.__exit__, None, None, None)
+            except BaseException as e:
+                ctx.run(cm.__exit__, type(e), e, e.__traceback__)
+                raise
+        return cast(_F, agen_wrapper)
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen_wrapper(*a: Any, **kw: Any) -> Any:
+            ctx = contextvars.copy_context()
+            cm = activation()
+            ctx.run(cm.__enter__)
+            try:
+                result = yield from _drive(ctx, fn(*a, **kw))
+            except BaseException as e:
+                ctx.run(cm.__exit__, type(e), e, e.__traceback__)
+                raise
+            ctx.run(cm.__exit__, None, None, None)
+            return result
+        return cast(_F, gen_wrapper)
+
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def async_wrapper(*a: Any, **kw: Any) -> Any:
+            with activation():
+                return await fn(*a, **kw)
+        return cast(_F, async_wrapper)
+
+    @functools.wraps(fn)
+    def wrapper(*a: Any, **kw: Any) -> Any:
+        with activation():
+            return fn(*a, **kw)
+    return cast(_F, wrapper)
+
+
+def _drive(ctx: contextvars.Context, it: Any) -> Any:
+    """Runs generator (or awaitable iterator) it to the end, every step inside ctx, forwarding
+    what is sent and thrown in; returns its return value."""
+    try:
+        out = ctx.run(it.send, None)
+        while True:
+            try:
+                sent = yield out
+            except GeneratorExit:
+                ctx.run(it.close)
+                raise
+            except BaseException as e:
+                out = ctx.run(it.throw, e)
+            else:
+                out = ctx.run(it.send, sent)
+    except StopIteration as e:
+        return e.value
+
+
+class _InContext:
+    """Awaits aw with every step of it run inside ctx."""
+
+    __slots__ = ("_ctx", "_aw")
+
+    def __init__(self, ctx: contextvars.Context, aw: Any) -> None:
+        self._ctx = ctx
+        self._aw = aw
+
+    def __await__(self) -> Any:
+        return _drive(self._ctx, self._aw.__await__())
 
 
 def use_span(span: Span, end_on_exit: bool = False, record_exception: bool = True,
