@@ -8,6 +8,7 @@ reports (ids read through the public API) and with values written here.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -409,6 +410,76 @@ print(json.dumps(res))
     fresh = sp["fresh"][1]
     assert fresh.parent_span_id == b"" and fresh.trace_id.hex() == res["fresh"][0]
 
+
+
+def test_baggage_both_ways_with_the_official_w3c_baggage_propagator(pkg_dir, tmp_path):
+    from opentelemetry import baggage as api_baggage
+    from opentelemetry import context as api_context
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+
+    # No spaces: the official Python propagator writes a space as "+" (quote_plus), which W3C
+    # baggage defines as a literal "+" (the engine keeps it, as the Go and Java SDKs do).
+    sent = {"user.id": "u-42", "note": "caf\u00e9&tea,50%off;=ok\"\\", "empty": ""}
+    ctx = api_context.Context()
+    for k, v in sent.items():
+        ctx = api_baggage.set_baggage(k, v, ctx)
+    incoming: dict = {}
+    W3CBaggagePropagator().inject(incoming, ctx)
+    incoming["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    r = run_child(pkg_dir, PRE + r"""
+import os
+incoming = json.loads(os.environ["INCOMING"])
+res = {"extracted": trace.extract_baggage(incoming),
+       "parent_ok": trace.extract(incoming).is_valid,
+       "no_baggage": trace.extract_baggage({"traceparent": incoming["traceparent"]}),
+       "before": trace.get_all_baggage()}
+t = trace.get_tracer("bag")
+tokens = [trace.set_baggage(k, v) for k, v in res["extracted"].items()]
+tok = trace.set_baggage("tenant", "acme corp")
+async def task_view():
+    trace.set_baggage("task.only", "1")   # a task's change stays in the task
+    return trace.get_all_baggage()
+res["task"] = asyncio.run(task_view())
+with t.start_as_current_span("client", kind=trace.SpanKind.CLIENT) as s:
+    out = {}
+    trace.inject(out)
+    res["out"], res["span"] = out, ids(s)
+only_bag = {}
+trace.reset_baggage(tok)
+trace.remove_baggage("note")
+trace.inject(only_bag)                  # no span: baggage only
+res["only_bag"] = only_bag
+explicit = {}
+trace.inject(explicit, baggage={"x": "1"})
+res["explicit"] = explicit
+# opentelemetry-api baggage in the current API context is part of the current baggage
+from opentelemetry import baggage as api_baggage, context as api_context
+token = api_context.attach(api_baggage.set_baggage("api.key", "from-api",
+                                                   api_baggage.set_baggage("user.id", "api-loses")))
+merged = {}
+trace.inject(merged)
+res["merged"] = merged
+api_context.detach(token)
+res["get"] = [trace.get_baggage("user.id"), trace.get_baggage("nope")]
+otelbridge.shutdown()
+print(json.dumps(res))
+""", tmp_path, env={"INCOMING": json.dumps(incoming)})
+    res = r.result
+    assert res["extracted"] == sent and res["parent_ok"] is True
+    assert res["no_baggage"] == {} and res["before"] == {}
+    assert res["task"] == dict(sent, tenant="acme corp", **{"task.only": "1"})
+
+    def official(headers: dict) -> dict:
+        return dict(api_baggage.get_all(W3CBaggagePropagator().extract(headers)))
+
+    assert set(res["out"]) == {"traceparent", "baggage"}
+    assert official(res["out"]) == dict(sent, tenant="acme corp")
+    assert res["out"]["traceparent"].split("-")[1:3] == res["span"]
+    assert set(res["only_bag"]) == {"baggage"}
+    assert official(res["only_bag"]) == {"user.id": "u-42", "empty": ""}
+    assert official(res["explicit"]) == {"x": "1"}
+    assert official(res["merged"]) == {"user.id": "u-42", "empty": "", "api.key": "from-api"}
+    assert res["get"] == ["u-42", None]
 
 LOG_PRE = PRE.replace("attach_handler=False", "attach_handler=True")
 

@@ -49,6 +49,8 @@ from ._native import ffi, lib
 __all__ = [
     "SpanKind", "StatusCode", "Status", "SpanContext", "Link", "Span", "Tracer", "get_tracer",
     "get_current_span", "use_span", "inject", "extract", "INVALID_SPAN_CONTEXT",
+    "get_baggage", "get_all_baggage", "set_baggage", "remove_baggage", "reset_baggage",
+    "extract_baggage",
 ]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -928,20 +930,27 @@ def _ctx_and_state(context: Any) -> Tuple[Any, str]:
     return ffi.from_buffer(_CTX_P, raw), context.trace_state
 
 
-def inject(carrier: MutableMapping[str, str], context: Any = None) -> None:
+def inject(carrier: MutableMapping[str, str], context: Any = None,
+           baggage: Optional[Mapping[str, str]] = None) -> None:
     """Writes the configured propagators' headers (OTEL_PROPAGATORS: W3C traceparent/tracestate
-    by default) for context — a Span, a SpanContext, or None for the current span — into
-    carrier. Nothing is written without a valid context or before configure()."""
+    and baggage by default) into carrier: for context — a Span, a SpanContext, or None for the
+    current span — and baggage — a mapping, or None for get_all_baggage(). No traceparent
+    without a valid context; nothing at all before configure()."""
     cc, ts = _ctx_and_state(context)
+    bag = get_all_baggage() if baggage is None else baggage
     if cc is None:
-        return
+        if not bag:
+            return
+        cc = NO_CONTEXT
     keep: List[Any] = []
     tsp = _attrs.pack_str(ts, keep)
-    size = 1024 + 2 * tsp[1]
+    items = [(_attrs.safe_str(k), _attrs.safe_str(v)) for k, v in bag.items()]
+    bp, nb, bkeep = _convert(items, _attrs.LOGS)
+    size = 1024 + 2 * tsp[1] + sum(3 * (len(k) + len(v)) + 2 for k, v in items) * 4
     buf = ffi.new("char[]", size)
     headers = ffi.new("otel_header[]", 8)
     n = ffi.new("size_t *")
-    st = lib.otel_propagation_inject(_NULL, cc, (ffi.cast("char *", tsp[0]), tsp[1]), _NULL, 0,
+    st = lib.otel_propagation_inject(_NULL, cc, (ffi.cast("char *", tsp[0]), tsp[1]), bp, nb,
                                      buf, size, headers, 8, n)
     if st != 0:
         return
@@ -955,8 +964,23 @@ def extract(carrier: Mapping[str, Any]) -> SpanContext:
     """Reads incoming headers (names case-insensitive) with the configured propagators. Returns
     the remote SpanContext to pass as `parent=`; INVALID_SPAN_CONTEXT when there is none (a span
     started under it is then a new trace). Values may be str, bytes, or a list of them."""
+    return _extract(carrier, False)[0]
+
+
+def extract_baggage(carrier: Mapping[str, Any]) -> Dict[str, str]:
+    """The W3C baggage entries of incoming headers (percent-decoded), {} when there are none or
+    the baggage propagator is not configured. Make them current with set_baggage()."""
+    return _extract(carrier, True)[1]
+
+
+_MAX_BAGGAGE = 180  # the W3C limit of list-members
+
+
+def _extract(carrier: Mapping[str, Any], with_baggage: bool) -> Tuple[SpanContext,
+                                                                      Dict[str, str]]:
     keep: List[Any] = []
     items: List[bytes] = []
+    size = 0
     for k, v in carrier.items():
         if isinstance(v, (list, tuple)):
             v = ",".join(x.decode("latin-1") if isinstance(x, bytes) else str(x) for x in v)
@@ -967,23 +991,83 @@ def extract(carrier: Mapping[str, Any]) -> SpanContext:
         kk = k.decode("latin-1") if isinstance(k, bytes) else str(k)
         kp = _attrs.pack_str(kk, keep)
         vp = _attrs.pack_str(v, keep)
+        size += vp[1]
         items.append(struct.pack("=QQQQ", kp[0], kp[1], vp[0], vp[1]))
     if not items:
-        return INVALID_SPAN_CONTEXT
+        return INVALID_SPAN_CONTEXT, {}
     raw = b"".join(items)
     headers = ffi.from_buffer("otel_header *", raw)
     ctx = ffi.new(_CTX_P)
     ts = ffi.new("otel_str *")
-    buf_len = 8192
+    buf_len = 8192 + size
     buf = ffi.new("char[]", buf_len)
     n_bag = ffi.new("size_t *")
-    st = lib.otel_propagation_extract(_NULL, headers, len(items), ctx, ts, _NULL, 0, n_bag, buf,
-                                      buf_len)
+    max_bag = _MAX_BAGGAGE if with_baggage else 0
+    bag = ffi.new("otel_attr[]", max_bag) if max_bag else _NULL
+    st = lib.otel_propagation_extract(_NULL, headers, len(items), ctx, ts, bag, max_bag, n_bag,
+                                      buf, buf_len)
     if st != 0:
-        return INVALID_SPAN_CONTEXT
+        return INVALID_SPAN_CONTEXT, {}
+    entries: Dict[str, str] = {}
+    for i in range(n_bag[0] if max_bag else 0):
+        a = bag[i]
+        entries[ffi.unpack(a.key.ptr, a.key.len).decode("utf-8", "replace")] = \
+            ffi.unpack(a.value.u.str.ptr, a.value.u.str.len).decode("utf-8", "replace")
     b = bytes(ffi.buffer(ctx))
     tid, sid = int.from_bytes(b[0:16], "big"), int.from_bytes(b[16:24], "big")
     if not tid or not sid:
-        return INVALID_SPAN_CONTEXT
+        return INVALID_SPAN_CONTEXT, entries
     state = ffi.unpack(ts.ptr, ts.len).decode("utf-8", "replace") if ts.len else ""
-    return SpanContext(tid, sid, b[24], True, state)
+    return SpanContext(tid, sid, b[24], True, state), entries
+
+
+# ---- baggage ------------------------------------------------------------------------------------
+# W3C baggage lives in a ContextVar of its own (an immutable dict, replaced on every change), so
+# every asyncio task and thread sees its own, as with the current span. When opentelemetry-api's
+# baggage module is in use (opentelemetry.baggage imported, e.g. by the API providers or an
+# instrumentation that extracted a request's baggage), its current entries are part of the
+# current baggage too, under otelbridge's own (which win for the same name). set_baggage never
+# writes into opentelemetry's context: API code keeps using opentelemetry.baggage.
+
+_baggage: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
+    "otelbridge.baggage", default={})
+
+
+def get_all_baggage() -> Dict[str, str]:
+    """The current baggage entries (name -> value)."""
+    out: Dict[str, str] = {}
+    if "opentelemetry.baggage" in _modules:
+        try:
+            from opentelemetry import baggage as api_baggage
+            out.update({str(k): str(v) for k, v in api_baggage.get_all().items()})
+        except Exception:
+            pass
+    out.update(_baggage.get())
+    return out
+
+
+def get_baggage(name: str) -> Optional[str]:
+    """The current value of one baggage entry, or None."""
+    return get_all_baggage().get(name)
+
+
+def set_baggage(name: str, value: str) -> "contextvars.Token[Mapping[str, str]]":
+    """Sets a baggage entry in the current context; returns the token for reset_baggage()."""
+    if not isinstance(name, str) or not name:
+        raise ValueError("a baggage name must be a non-empty str")
+    new = dict(_baggage.get())
+    new[name] = value if isinstance(value, str) else str(value)
+    return _baggage.set(new)
+
+
+def remove_baggage(name: str) -> "contextvars.Token[Mapping[str, str]]":
+    """Removes an entry set by set_baggage(); returns the token for reset_baggage()."""
+    new = dict(_baggage.get())
+    new.pop(name, None)
+    return _baggage.set(new)
+
+
+def reset_baggage(token: "contextvars.Token[Mapping[str, str]]") -> None:
+    """Restores the baggage as it was before the set_baggage()/remove_baggage() that returned
+    token."""
+    _baggage.reset(token)
