@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import httpx
 import pytest
+from pybinding import free_port, wait_http_ready
 
 N = 25
 
@@ -42,16 +42,10 @@ uvicorn.run(app.app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning
 '''
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve_and_term(rx, pkg_dir, tmp_path, flush_on_sigterm: bool) -> int:
     (tmp_path / "app.py").write_text(APP)
     (tmp_path / "launch.py").write_text(LAUNCH)
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items()
            if not (k.startswith("OTEL_") or k.startswith("OTELBRIDGE_"))}
     env.update(PYTHONPATH=str(pkg_dir), OTEL_SERVICE_NAME="sigterm-app",
@@ -66,16 +60,7 @@ def _serve_and_term(rx, pkg_dir, tmp_path, flush_on_sigterm: bool) -> int:
                                  str(tmp_path)], env=env, stdout=err, stderr=subprocess.STDOUT)
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(base + "/hit/-1", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, err_path.read_text(errors="replace")
-                assert time.monotonic() < deadline, "uvicorn did not start"
-                time.sleep(0.1)
+            wait_http_ready(base + "/hit/-1", proc, err_path)
             with httpx.Client(base_url=base, timeout=10) as c:
                 for i in range(N):
                     assert c.get(f"/hit/{i}").json() == {"i": i}
