@@ -7,6 +7,7 @@ copies it into the package (bundled, found through the extension's rpath $ORIGIN
 
 import runpy
 import shutil
+import sys
 from pathlib import Path
 
 from setuptools import setup
@@ -29,10 +30,18 @@ class BuildExt(build_ext):
         super().run()
 
 
-# otelbridge._speedups (the hot paths in C) is built by the same build_ext, against the same
-# library; otelbridge_build.py knows where that is. setup.py runs in this directory, so the source
-# path is relative, as setuptools wants it.
-_speedups = runpy.run_path(str(HERE / "otelbridge_build.py"))["speedups_extension"]()
+# The extensions are declared only for commands that build them: making an sdist (or the
+# metadata: egg_info, dist_info) must not need libotelbridge, and otelbridge_build.py locates
+# it as soon as it runs (cffi_modules runs it inside setup()).
+_BUILDS = {"build", "build_ext", "bdist_wheel", "bdist_egg", "install", "develop",
+           "editable_wheel"}
 
-setup(cffi_modules=["otelbridge_build.py:ffibuilder"], ext_modules=[_speedups],
-      cmdclass={"build_ext": BuildExt})
+if _BUILDS.intersection(sys.argv[1:]):
+    # otelbridge._speedups (the hot paths in C) is built by the same build_ext, against the same
+    # library; otelbridge_build.py knows where that is. setup.py runs in this directory, so the
+    # source path is relative, as setuptools wants it.
+    _speedups = runpy.run_path(str(HERE / "otelbridge_build.py"))["speedups_extension"]()
+    setup(cffi_modules=["otelbridge_build.py:ffibuilder"], ext_modules=[_speedups],
+          cmdclass={"build_ext": BuildExt})
+else:
+    setup()

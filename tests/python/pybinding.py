@@ -132,3 +132,30 @@ def rx_logs(rx):
                 for rec in sl.log_records:
                     out.append((attrs_of(rl.resource), sl.scope.name, rec))
     return out
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 30) -> None:
+    """Polls GET url until it answers 200; fails with the server's log if the process exits or
+    the timeout passes (httpx, as the server tests use)."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, log_path.read_text(errors="replace")
+        assert time.monotonic() < deadline, f"{url} did not answer within {timeout} s"
+        time.sleep(0.1)

@@ -1,8 +1,8 @@
 """Installing the Python binding (issue 6, item 1), and the ABI from plain ctypes.
 
-  - pip install into a fresh venv, the library BUILT FROM SOURCE AND BUNDLED (no pkg-config
-    finds one; OTELBRIDGE_SOURCE_DIR names the tree because the package is installed from a
-    copy, as from an unpacked sdist; the existing build directory is reused through
+  - `python -m build --sdist` (its file list checked), then pip install of that sdist into a
+    fresh venv, the library BUILT FROM SOURCE AND BUNDLED (no pkg-config finds one;
+    OTELBRIDGE_SOURCE_DIR names the tree, which the sdist does not carry; the existing build directory is reused through
     OTELBRIDGE_BUILD_DIR so the native build is incremental);
   - pip install into a fresh venv against an INSTALLED library found by pkg-config
     (cmake --install into a temporary prefix);
@@ -43,12 +43,41 @@ def _clean_env(**extra) -> dict:
     return env
 
 
-def _venv_install(tmp_path: Path, env: dict) -> Path:
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=60)
-    src = tmp_path / "pkg-src"
+# What the sdist must carry to build (MANIFEST.in); the C library's sources are not in it.
+SDIST_NEEDS = {"setup.py", "pyproject.toml", "otelbridge_build.py", "README.md",
+               "otelbridge/_speedups.c", "otelbridge/py.typed", "otelbridge/_native.pyi",
+               "otelbridge/_speedups.pyi", "otelbridge/__init__.py", "otelbridge/api/trace.py",
+               "examples/ctypes_smoke.py"}
+
+
+def _sdist(tmp_path: Path) -> Path:
+    """`python -m build --sdist` of a copy of bindings/python; checks its file list."""
+    import tarfile
+
+    src = tmp_path / "sdist-src"
     shutil.copytree(BINDING, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "*.so*",
                                                                  "__pycache__"))
+    r = subprocess.run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "-o",
+                        str(tmp_path / "dist"), str(src)], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, f"build --sdist failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    [sdist] = (tmp_path / "dist").glob("otelbridge-*.tar.gz")
+    with tarfile.open(sdist) as tf:
+        names = {n.split("/", 1)[1] for n in tf.getnames() if "/" in n}
+    assert SDIST_NEEDS <= names, SDIST_NEEDS - names
+    assert not [n for n in names if n.endswith(".so") or "__pycache__" in n], names
+    return sdist
+
+
+def _venv_install(tmp_path: Path, env: dict, from_sdist: bool = False) -> Path:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=60)
+    if from_sdist:
+        src = _sdist(tmp_path)
+    else:
+        src = tmp_path / "pkg-src"
+        shutil.copytree(BINDING, src, ignore=shutil.ignore_patterns("build", "*.egg-info",
+                                                                     "*.so*", "__pycache__"))
     r = subprocess.run([str(venv / "bin" / "pip"), "install", "--no-cache-dir", "-q", str(src)],
                        env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, f"pip install failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
@@ -76,10 +105,11 @@ def test_pip_install_builds_and_bundles(tmp_path):
     empty.mkdir()
     env = _clean_env(OTELBRIDGE_SOURCE_DIR=str(REPO), OTELBRIDGE_BUILD_DIR=str(build_dir),
                      PKG_CONFIG_LIBDIR=str(empty), PKG_CONFIG_PATH=str(empty))
-    venv = _venv_install(tmp_path, env)
+    venv = _venv_install(tmp_path, env, from_sdist=True)  # the real sdist, built and installed
     pkg_file, maps = _use(venv, tmp_path)
     pkg = pkg_file.parent
     assert str(pkg).startswith(str(venv)), pkg
+    assert list(pkg.glob("_speedups*.so")), "the sdist did not build otelbridge._speedups"
     bundled = pkg / "libotelbridge.so.0"
     assert bundled.is_file() and not bundled.is_symlink()
     assert maps == [str(bundled)], maps  # the bundled copy, not the build directory's

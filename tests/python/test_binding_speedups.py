@@ -79,6 +79,72 @@ def test_attribute_conversion(pkg_dir, tmp_path):
     assert got["pairs"] == [["a", 3, 1], ["b", 1, "c"]]
 
 
+
+ANY_VALUES = r"""
+import gc, json, sys
+from collections import OrderedDict
+from otelbridge import _speedups as sp
+
+class Ok:
+    def __str__(self): return "ok!"
+
+deep = "leaf"
+for _ in range(20):
+    deep = [deep]
+got = sp.attrs_debug({"none": None, "map": OrderedDict([("a", 1), (2, [None, "x", {"b": b"\x01"}])]),
+                      "mixed": [1, "a", 2.5, True], "empty_map": {}, "obj": Ok(), "deep": deep}, 2)
+
+def plain(v):
+    t, x = v
+    if t == 7:
+        return [7, [[k.decode(), plain(vv)] for k, vv in x]]
+    if t == 6:
+        return [6, [plain(i) for i in x]]
+    if isinstance(x, bytes):
+        return [t, x.hex() if t == 5 else x.decode()]
+    return [t, x]
+
+out = {k.decode(): plain(v) for k, v in got}
+# the depth limit: 16 levels (the top value is level 1), the 16th turned into its str()
+d, levels = out.pop("deep"), 0
+while d[0] == 6:
+    d, levels = d[1][0], levels + 1
+out["deep"] = [levels, d[0], d[1][:6]]
+
+# AttrArray owns its conversion: valid after every input object is gone
+key, val = "k" + "ey" * 3, "v" * 50
+a = sp.attrs([(key, val), ("n", [1, 2])], 1)
+del key, val
+gc.collect()
+import ctypes
+class Str(ctypes.Structure): _fields_ = [("ptr", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+first = Str.from_address(a.address)
+out["owned"] = [len(a), ctypes.string_at(first.ptr, first.len).decode()]
+out["empty"] = [len(sp.attrs({}, 0)), sp.attrs({}, 0).address]
+try:
+    sp.attrs({}, 3)
+except ValueError as e:
+    out["bad_mode"] = str(e)
+print(json.dumps(out))
+"""
+
+
+def test_any_value_conversion_and_owned_arrays(pkg_dir, tmp_path):
+    r = run_child(pkg_dir, ANY_VALUES, tmp_path)
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["none"] == [0, None]
+    assert got["map"] == [7, [["a", [3, 1]],
+                              ["2", [6, [[0, None], [1, "x"], [7, [["b", [5, "01"]]]]]]]]]
+    assert got["mixed"] == [6, [[3, 1], [1, "a"], [4, 2.5], [2, True]]]
+    assert got["empty_map"] == [7, []]
+    assert got["obj"] == [1, "ok!"]
+    assert got["deep"] == [15, 1, "[[[[['"]
+    assert got["owned"] == [2, "keyeyey"]
+    assert got["empty"] == [0, 0]
+    assert "mode must be" in got["bad_mode"]
+    assert set(got) == {"none", "map", "mixed", "empty_map", "obj", "deep", "owned", "empty",
+                        "bad_mode"}
+
 WEIRD = r'''
 import json, logging, sys
 import otelbridge

@@ -8,6 +8,7 @@ reports (ids read through the public API) and with values written here.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -219,6 +220,118 @@ print(json.dumps(seen))
     assert [e.name for e in fs.events] == ["exception"]
 
 
+
+def test_decorated_generators_cover_the_iteration(pkg_dir, tmp_path):
+    r = run_child(pkg_dir, PRE + r"""
+t = trace.get_tracer("gen")
+seen = {"in": [], "between": [], "child_parent": []}
+@t.start_as_current_span("gen-fn", attributes={"k": "g"})
+def numbers(n):
+    for i in range(n):
+        seen["in"].append(ids(trace.get_current_span()))
+        time.sleep(0.01)
+        got = yield i
+        if got is not None:
+            seen["sent"] = got
+    with t.start_as_current_span("in-gen") as c:
+        seen["child_parent"].append(ids(trace.get_current_span()))
+    return "done"
+@t.start_as_current_span("gen-fail")
+def failing():
+    yield 1
+    raise ValueError("gen boom")
+@t.start_as_current_span("gen-closed")
+def endless():
+    while True:
+        yield 0
+@t.start_as_current_span("agen-fn")
+async def anumbers(n):
+    for i in range(n):
+        seen.setdefault("ain", []).append(ids(trace.get_current_span()))
+        await asyncio.sleep(0.01)
+        try:
+            yield i
+        except KeyError:
+            seen["athrown"] = True
+            yield -1
+@t.start_as_current_span("agen-fail")
+async def afailing():
+    yield 1
+    raise RuntimeError("agen boom")
+
+def outer_ids():
+    return ids(trace.get_current_span())
+
+with t.start_as_current_span("consumer") as consumer:
+    seen["consumer"] = ids(consumer)
+    def wrapped():
+        return (yield from numbers(3))
+    g = wrapped()
+    assert next(g) == 0
+    seen["between"].append(outer_ids())
+    assert g.send("hello") == 1
+    seen["between"].append(outer_ids())
+    assert next(g) == 2
+    try:
+        next(g)
+    except StopIteration as e:
+        seen["returned"] = e.value
+    try:
+        list(failing())
+    except ValueError:
+        pass
+    for x in endless():
+        break
+    async def main():
+        out = []
+        ag = anumbers(2)
+        out.append(await ag.__anext__())
+        seen["abetween"] = outer_ids()
+        out.append(await ag.athrow(KeyError("k")))
+        out.extend([x async for x in ag])
+        seen["aitems"] = out
+        try:
+            async for _ in afailing():
+                pass
+        except RuntimeError:
+            pass
+    asyncio.run(main())
+    seen["after"] = outer_ids()
+otelbridge.shutdown()
+print(json.dumps(seen))
+""", tmp_path)
+    seen = r.result
+    traces, _ = decode_file(tmp_path / "out.jsonl")
+    spans = {s.name: s for _, _, s in spans_of(traces)}
+    assert sorted(spans) == ["agen-fail", "agen-fn", "consumer", "gen-closed", "gen-fail",
+                             "gen-fn", "in-gen"]
+    consumer, gen = spans["consumer"], spans["gen-fn"]
+    # the span is current inside the generator's code only, and is the consumer's child
+    assert {tuple(i) for i in seen["in"]} == {(gen.trace_id.hex(), gen.span_id.hex())}
+    assert len(seen["in"]) == 3
+    assert seen["between"] == [seen["consumer"]] * 2 and seen["after"] == seen["consumer"]
+    assert gen.parent_span_id == consumer.span_id and attrs_of(gen) == {"k": "g"}
+    assert spans["in-gen"].parent_span_id == gen.span_id
+    child = spans["in-gen"]
+    assert seen["child_parent"] == [[child.trace_id.hex(), child.span_id.hex()]]
+    assert seen["sent"] == "hello" and seen["returned"] == "done"
+    assert gen.end_time_unix_nano - gen.start_time_unix_nano >= 30_000_000  # the 3 items
+    assert gen.status.code == ST.STATUS_CODE_UNSET
+    fail = spans["gen-fail"]
+    assert fail.status.code == ST.STATUS_CODE_ERROR and fail.status.message == "ValueError: gen boom"
+    assert [e.name for e in fail.events] == ["exception"]
+    closed = spans["gen-closed"]  # break: close() ends it, GeneratorExit is not an error
+    assert closed.status.code == ST.STATUS_CODE_UNSET and list(closed.events) == []
+    agen = spans["agen-fn"]
+    assert seen["aitems"] == [0, -1, 1] and seen["athrown"] is True
+    assert {tuple(i) for i in seen["ain"]} == {(agen.trace_id.hex(), agen.span_id.hex())}
+    assert seen["abetween"] == seen["consumer"]
+    assert agen.parent_span_id == consumer.span_id
+    assert agen.end_time_unix_nano - agen.start_time_unix_nano >= 20_000_000
+    afail = spans["agen-fail"]
+    assert afail.status.code == ST.STATUS_CODE_ERROR
+    assert afail.status.message == "RuntimeError: agen boom"
+
 def test_thousand_asyncio_tasks_each_see_their_own_span(pkg_dir, tmp_path):
     r = run_child(pkg_dir, PRE + r'''
 t = trace.get_tracer("tasks")
@@ -297,6 +410,76 @@ print(json.dumps(res))
     fresh = sp["fresh"][1]
     assert fresh.parent_span_id == b"" and fresh.trace_id.hex() == res["fresh"][0]
 
+
+
+def test_baggage_both_ways_with_the_official_w3c_baggage_propagator(pkg_dir, tmp_path):
+    from opentelemetry import baggage as api_baggage
+    from opentelemetry import context as api_context
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+
+    # No spaces: the official Python propagator writes a space as "+" (quote_plus), which W3C
+    # baggage defines as a literal "+" (the engine keeps it, as the Go and Java SDKs do).
+    sent = {"user.id": "u-42", "note": "caf\u00e9&tea,50%off;=ok\"\\", "empty": ""}
+    ctx = api_context.Context()
+    for k, v in sent.items():
+        ctx = api_baggage.set_baggage(k, v, ctx)
+    incoming: dict = {}
+    W3CBaggagePropagator().inject(incoming, ctx)
+    incoming["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    r = run_child(pkg_dir, PRE + r"""
+import os
+incoming = json.loads(os.environ["INCOMING"])
+res = {"extracted": trace.extract_baggage(incoming),
+       "parent_ok": trace.extract(incoming).is_valid,
+       "no_baggage": trace.extract_baggage({"traceparent": incoming["traceparent"]}),
+       "before": trace.get_all_baggage()}
+t = trace.get_tracer("bag")
+tokens = [trace.set_baggage(k, v) for k, v in res["extracted"].items()]
+tok = trace.set_baggage("tenant", "acme corp")
+async def task_view():
+    trace.set_baggage("task.only", "1")   # a task's change stays in the task
+    return trace.get_all_baggage()
+res["task"] = asyncio.run(task_view())
+with t.start_as_current_span("client", kind=trace.SpanKind.CLIENT) as s:
+    out = {}
+    trace.inject(out)
+    res["out"], res["span"] = out, ids(s)
+only_bag = {}
+trace.reset_baggage(tok)
+trace.remove_baggage("note")
+trace.inject(only_bag)                  # no span: baggage only
+res["only_bag"] = only_bag
+explicit = {}
+trace.inject(explicit, baggage={"x": "1"})
+res["explicit"] = explicit
+# opentelemetry-api baggage in the current API context is part of the current baggage
+from opentelemetry import baggage as api_baggage, context as api_context
+token = api_context.attach(api_baggage.set_baggage("api.key", "from-api",
+                                                   api_baggage.set_baggage("user.id", "api-loses")))
+merged = {}
+trace.inject(merged)
+res["merged"] = merged
+api_context.detach(token)
+res["get"] = [trace.get_baggage("user.id"), trace.get_baggage("nope")]
+otelbridge.shutdown()
+print(json.dumps(res))
+""", tmp_path, env={"INCOMING": json.dumps(incoming)})
+    res = r.result
+    assert res["extracted"] == sent and res["parent_ok"] is True
+    assert res["no_baggage"] == {} and res["before"] == {}
+    assert res["task"] == dict(sent, tenant="acme corp", **{"task.only": "1"})
+
+    def official(headers: dict) -> dict:
+        return dict(api_baggage.get_all(W3CBaggagePropagator().extract(headers)))
+
+    assert set(res["out"]) == {"traceparent", "baggage"}
+    assert official(res["out"]) == dict(sent, tenant="acme corp")
+    assert res["out"]["traceparent"].split("-")[1:3] == res["span"]
+    assert set(res["only_bag"]) == {"baggage"}
+    assert official(res["only_bag"]) == {"user.id": "u-42", "empty": ""}
+    assert official(res["explicit"]) == {"x": "1"}
+    assert official(res["merged"]) == {"user.id": "u-42", "empty": "", "api.key": "from-api"}
+    assert res["get"] == ["u-42", None]
 
 LOG_PRE = PRE.replace("attach_handler=False", "attach_handler=True")
 

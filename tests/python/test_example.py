@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,17 +13,13 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+from pybinding import free_port, wait_http_ready
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "python"
 N_OK = 5
 # The example uses otelbridge.trace and otelbridge.metrics; until both are in this checkout it
 # cannot start, and the test is an expected (strict) failure instead of an error.
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _attrs(obj: dict) -> dict:
@@ -57,7 +52,7 @@ def _metrics(rx) -> dict[str, list[dict]]:
 
 
 def test_example_app_telemetry_arrives(rx, pkg_dir, tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items()
            if not (k.startswith("OTEL_") or k.startswith("OTELBRIDGE_"))}
     env.update(PYTHONPATH=str(pkg_dir), OTEL_SERVICE_NAME="shop-api",
@@ -72,16 +67,7 @@ def test_example_app_telemetry_arrives(rx, pkg_dir, tmp_path):
                                 cwd=EXAMPLE, env=env, stdout=err, stderr=subprocess.STDOUT)
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(base + "/health", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, err_path.read_text(errors="replace")
-                assert time.monotonic() < deadline, "uvicorn did not start"
-                time.sleep(0.1)
+            wait_http_ready(base + "/health", proc, err_path)
             with httpx.Client(base_url=base, timeout=10) as c:
                 for _ in range(N_OK):
                     r = c.post("/orders/tea", params={"quantity": 2})

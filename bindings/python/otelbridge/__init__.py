@@ -22,6 +22,9 @@ OTEL_PYTHON_* are settings of this binding, not of the library:
                                         every LogRecord, and logging.basicConfig() with
     python_log_format="..."             this format (default: the LoggingInstrumentor's) and
     python_log_level="info"             this level (debug, info, warning, error)
+    python_flush_on_sigterm=True     (otelbridge's own key, OTEL_PYTHON_FLUSH_ON_SIGTERM) on
+                                     SIGTERM, flush (bounded by OTELBRIDGE_EXIT_TIMEOUT), then
+                                     die by SIGTERM as before; see _install_sigterm_flush
 
 Where things go:
   - The engine's own diagnostics (export failures, bad environment values...) go to stderr, one
@@ -237,12 +240,15 @@ def configure(*, attach_handler: bool = True, **settings: SettingValue) -> None:
         _handler = _otel_logging.Handler()
         _stdlib_logging.getLogger().addHandler(_handler)
     _install_process_hooks()
+    if python_setting("OTEL_PYTHON_FLUSH_ON_SIGTERM", "false").strip().lower() == "true":
+        _install_sigterm_flush()
     _run_hooks(_configure_hooks)
     atexit.register(_at_exit)
 
 
 _KNOWN_PYTHON_KEYS = frozenset({"OTEL_PYTHON_LOG_CODE_ATTRIBUTES", "OTEL_PYTHON_LOG_CORRELATION",
-                                "OTEL_PYTHON_LOG_FORMAT", "OTEL_PYTHON_LOG_LEVEL"})
+                                "OTEL_PYTHON_LOG_FORMAT", "OTEL_PYTHON_LOG_LEVEL",
+                                "OTEL_PYTHON_FLUSH_ON_SIGTERM"})
 
 
 def service_name() -> str:
@@ -361,3 +367,44 @@ def _at_exit() -> None:
     except Exception:
         pass
     _run_hooks(_exit_hooks)
+
+
+# ---- SIGTERM ------------------------------------------------------------------------------------
+# SIGTERM's default action kills the process without atexit, so whatever is still queued is lost.
+# Servers that handle SIGTERM themselves and then re-raise it with the default action restored
+# (uvicorn: it captures the signal, shuts down gracefully, restores the handler it found and
+# raises the signal again) end the same way. With OTEL_PYTHON_FLUSH_ON_SIGTERM=true, configure()
+# installs a handler — only when SIGTERM's handler is the default, in the main thread, so it
+# never displaces the application's or a server's own — that flushes (bounded by the exit
+# timeout), restores the default action and re-raises: the process still dies by SIGTERM, with
+# its telemetry exported. A server that saved the default before configure() ran (uvicorn's CLI
+# imports the app after it took SIGTERM over) restores the default, not this handler: the
+# setting cannot help there (run the server from code after configure(), or flush in its
+# shutdown hook). Opt-in because it changes the process's signal disposition, which Python
+# code, C extensions and process managers may rely on (a handler that is not SIG_DFL is
+# inherited by fork() children, and Python runs it only between bytecodes, on the main thread:
+# a main thread blocked in C code delays the exit by up to the timeout).
+
+def _install_sigterm_flush() -> bool:
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return False
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    import signal
+
+    try:
+        flush(_exit_timeout_s)
+    except Exception:
+        pass
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)

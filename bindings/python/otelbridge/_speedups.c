@@ -6,7 +6,10 @@
  *   span_start(scope, name, kind, start_ns, parent_kind, parent_span, parent_ctx, trace_state,
  *              attrs) -> (handle, span context bytes) | status
  *   span_end(handle, end_ns) -> status
- *   attrs_debug(attrs, homogeneous) the converted otel_attr array, read back (for tests)
+ *   attrs(attrs, mode) -> AttrArray  an otel_attr array that owns its conversion (.address, len())
+ *                                   for the cffi callers (span attributes, events, links, scopes,
+ *                                   metrics)
+ *   attrs_debug(attrs, mode)        the converted otel_attr array, read back (for tests)
  *
  * The GIL stays HELD across the library calls (otel_log_emit, otel_span_start, otel_span_end).
  * They never block: emit copies the record into a bounded queue and returns (a full queue drops,
@@ -21,7 +24,10 @@
  * returns. Rules: str; bool; int (int64 range, else str(v)); float; bytes/bytearray; list/tuple
  * of those (logs: types may mix; spans: one type, else str(v)); anything else str(v), then
  * repr(v), then "<unprintable T>". A str with lone surrogates is encoded with surrogatepass and
- * the library replaces the invalid bytes with U+FFFD. This module never calls logging.
+ * the library replaces the invalid bytes with U+FFFD. Mode ANY (the opentelemetry-api Logger's
+ * OTLP AnyValues) also keeps None (an empty value), mappings (maps) and nested lists (arrays of
+ * any values), up to MAX_VALUE_DEPTH levels; deeper ones become str(v). This module never calls
+ * logging.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -65,6 +71,7 @@ typedef struct {
   void **mem; /* PyMem blocks (array items) */
   Py_ssize_t nmem, capmem;
   int homogeneous; /* spans: arrays of one type only */
+  int any;         /* ANY mode: None, maps and nested arrays kept (OTLP AnyValues) */
   otel_attr stack_attrs[STACK_ATTRS];
   PyObject *stack_refs[STACK_REFS];
 } conv_t;
@@ -79,6 +86,29 @@ static void conv_init(conv_t *c, int homogeneous) {
   c->mem = NULL;
   c->nmem = c->capmem = 0;
   c->homogeneous = homogeneous;
+  c->any = 0;
+}
+
+/* The conversion modes of attrs() / attrs_debug() / emit(). */
+#define MODE_LOGS 0  /* the attribute types; arrays may mix them */
+#define MODE_SPANS 1 /* the attribute types; arrays of one type */
+#define MODE_ANY 2   /* OTLP AnyValues (the opentelemetry-api Logger) */
+#define MAX_VALUE_DEPTH 16
+
+static int conv_mode(PyObject *o, int *mode) {
+  long m = PyLong_AsLong(o);
+  if (m == -1 && PyErr_Occurred()) return -1;
+  if (m < MODE_LOGS || m > MODE_ANY) {
+    PyErr_SetString(PyExc_ValueError, "mode must be 0 (logs), 1 (spans) or 2 (any)");
+    return -1;
+  }
+  *mode = (int)m;
+  return 0;
+}
+
+static void conv_init_mode(conv_t *c, int mode) {
+  conv_init(c, mode == MODE_SPANS);
+  c->any = mode == MODE_ANY;
 }
 
 static void conv_free(conv_t *c) {
@@ -265,6 +295,31 @@ static int set_scalar(conv_t *c, otel_value *out, PyObject *v, int *done) {
   return 0;
 }
 
+/* Makes out an array of zeroed values for the items of list/tuple v (*vals; NULL when empty),
+ * the items held first (converting one may run Python code that mutates the list): they are
+ * c->refs[*base .. *base + n). Returns n, or -1 on error. */
+static Py_ssize_t array_items(conv_t *c, otel_value *out, PyObject *v, otel_value **vals,
+                              Py_ssize_t *base) {
+  PyObject **items = PySequence_Fast_ITEMS(v);
+  Py_ssize_t i, n = PySequence_Fast_GET_SIZE(v);
+  out->type = OTEL_VALUE_ARRAY;
+  out->u.array.items = *vals = NULL;
+  out->u.array.len = 0;
+  *base = c->nrefs;
+  if (n == 0) return 0;
+  *vals = conv_alloc(c, (size_t)n * sizeof(otel_value));
+  if (*vals == NULL) return -1;
+  memset(*vals, 0, (size_t)n * sizeof(otel_value));
+  for (i = 0; i < n; i++) {
+    Py_INCREF(items[i]);
+    if (hold(c, items[i]) < 0) return -1;
+  }
+  *base = c->nrefs - n;
+  out->u.array.items = *vals;
+  out->u.array.len = (size_t)n;
+  return n;
+}
+
 /* A list/tuple of attribute primitives as an array; *done = 0 when it is not one (-> str(v)).
  * No Python code runs while the items are read; the items pointed into are held. */
 static int set_array(conv_t *c, otel_value *out, PyObject *v, int *done) {
@@ -285,19 +340,7 @@ static int set_array(conv_t *c, otel_value *out, PyObject *v, int *done) {
     }
   }
   *done = 1;
-  out->type = OTEL_VALUE_ARRAY;
-  out->u.array.items = NULL;
-  out->u.array.len = 0;
-  if (n == 0) return 0;
-  vals = conv_alloc(c, (size_t)n * sizeof(otel_value));
-  if (vals == NULL) return -1;
-  memset(vals, 0, (size_t)n * sizeof(otel_value));
-  /* Hold the items first: later conversions (a __str__) may mutate the list. */
-  for (i = 0; i < n; i++) {
-    Py_INCREF(items[i]);
-    if (hold(c, items[i]) < 0) return -1;
-  }
-  base = c->nrefs - n;
+  if (array_items(c, out, v, &vals, &base) < 0) return -1;
   for (i = 0; i < n; i++) {
     int sd;
     if (set_scalar(c, &vals[i], c->refs[base + i], &sd) < 0) return -1;
@@ -308,14 +351,82 @@ static int set_array(conv_t *c, otel_value *out, PyObject *v, int *done) {
       if (str_view(c, s, &vals[i].u.str) < 0) return -1;
     }
   }
-  out->u.array.items = vals;
-  out->u.array.len = (size_t)n;
   return 0;
+}
+
+static int set_any(conv_t *c, otel_value *out, PyObject *v, int depth);
+
+/* A mapping's (key, value) pairs as a held list (a snapshot: converting may run Python code). */
+static PyObject *items_list(conv_t *c, PyObject *m) {
+  PyObject *items, *seq;
+  if (PyDict_Check(m)) {
+    seq = PyDict_Items(m);
+  } else {
+    items = PyObject_CallMethod(m, "items", NULL);
+    if (items == NULL) return NULL;
+    seq = PySequence_List(items);
+    Py_DECREF(items);
+  }
+  if (hold(c, seq) < 0) return NULL;
+  return seq;
+}
+
+static int is_mapping(PyObject *v) {
+  if (PyDict_Check(v)) return 1;
+  return PyObject_HasAttrString(v, "items") && PyObject_HasAttrString(v, "keys");
+}
+
+/* ANY mode: None -> empty, list/tuple -> array of any values, mapping -> map (depth-limited),
+ * the attribute types as set_scalar; anything else (and too deep a nesting) str(v). */
+static int set_any(conv_t *c, otel_value *out, PyObject *v, int depth) {
+  int done;
+  Py_ssize_t i, n, base;
+  if (v == Py_None) {
+    out->type = OTEL_VALUE_EMPTY;
+    return 0;
+  }
+  if (set_scalar(c, out, v, &done) < 0) return -1;
+  if (done) return 0;
+  if ((PyList_Check(v) || PyTuple_Check(v)) && depth < MAX_VALUE_DEPTH) {
+    otel_value *vals;
+    if ((n = array_items(c, out, v, &vals, &base)) < 0) return -1;
+    for (i = 0; i < n; i++)
+      if (set_any(c, &vals[i], c->refs[base + i], depth + 1) < 0) return -1;
+    return 0;
+  }
+  if (!PyList_Check(v) && !PyTuple_Check(v) && is_mapping(v) && depth < MAX_VALUE_DEPTH) {
+    otel_attr *kv;
+    PyObject *seq = items_list(c, v);
+    if (seq == NULL) return -1;
+    n = PyList_GET_SIZE(seq);
+    out->type = OTEL_VALUE_MAP;
+    out->u.map.items = NULL;
+    out->u.map.len = 0;
+    if (n == 0) return 0;
+    kv = conv_alloc(c, (size_t)n * sizeof(otel_attr));
+    if (kv == NULL) return -1;
+    memset(kv, 0, (size_t)n * sizeof(otel_attr));
+    for (i = 0; i < n; i++) {
+      PyObject *pair = PyList_GET_ITEM(seq, i);
+      if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+        PyErr_SetString(PyExc_TypeError, "a mapping's items() must be (key, value) pairs");
+        return -1;
+      }
+      if (str_of(c, PyTuple_GET_ITEM(pair, 0), &kv[i].key) < 0) return -1;
+      if (set_any(c, &kv[i].value, PyTuple_GET_ITEM(pair, 1), depth + 1) < 0) return -1;
+    }
+    out->u.map.items = kv;
+    out->u.map.len = (size_t)n;
+    return 0;
+  }
+  out->type = OTEL_VALUE_STRING;
+  return str_of(c, v, &out->u.str);
 }
 
 /* v must stay alive until conv_free (the caller holds it). */
 static int set_value(conv_t *c, otel_value *out, PyObject *v) {
   int done;
+  if (c->any) return set_any(c, out, v, 1);
   if (set_scalar(c, out, v, &done) < 0) return -1;
   if (done) return 0;
   if (PyList_Check(v) || PyTuple_Check(v)) {
@@ -704,11 +815,14 @@ static PyObject *emit(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
   otel_str sevtext = {NULL, 0}, ev = {NULL, 0};
   otel_value bodyv;
   otel_span_context ctx;
+  unsigned long long observed = 0;
+  int mode = MODE_LOGS;
   int32_t st;
   (void)self;
-  if (nargs != 8) {
+  if (nargs != 8 && nargs != 10) {
     PyErr_SetString(PyExc_TypeError,
-                    "emit(scope, time_ns, severity, severity_text, body, attrs, event_name, ctx)");
+                    "emit(scope, time_ns, severity, severity_text, body, attrs, event_name, ctx"
+                    "[, observed_ns, mode])");
     return NULL;
   }
   scope = addr_of(args[0]);
@@ -720,7 +834,12 @@ static PyObject *emit(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
   if (t == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
   sev = PyLong_AsLong(args[2]);
   if (sev == -1 && PyErr_Occurred()) return NULL;
-  conv_init(&c, 0);
+  if (nargs == 10) {
+    observed = PyLong_AsUnsignedLongLong(args[8]);
+    if (observed == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    if (conv_mode(args[9], &mode) < 0) return NULL;
+  }
+  conv_init_mode(&c, mode);
   if (args[3] != Py_None && str_of(&c, args[3], &sevtext) < 0) goto fail;
   memset(&bodyv, 0, sizeof bodyv);
   if (args[4] != Py_None && set_value(&c, &bodyv, args[4]) < 0) goto fail;
@@ -732,7 +851,7 @@ static PyObject *emit(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     goto fail;
   }
   if (ctx_arg(args[7], &ctx) < 0) goto fail;
-  st = otel_log_emit(scope, t, 0, (int32_t)sev, sevtext, args[4] == Py_None ? NULL : &bodyv,
+  st = otel_log_emit(scope, t, observed, (int32_t)sev, sevtext, args[4] == Py_None ? NULL : &bodyv,
                      c.attrs, (size_t)c.n, ev, &ctx);
   conv_free(&c);
   return PyLong_FromLong(st);
@@ -814,7 +933,8 @@ static PyObject *span_end(PyObject *self, PyObject *const *args, Py_ssize_t narg
   return PyLong_FromLong(otel_span_end(h, t));
 }
 
-/* ---- attrs_debug: the conversion, read back (tests) ---------------------------------------- */
+/* ---- attrs() and attrs_debug(): the conversion as an object, read back (tests)
+ * ---------------------------------------- */
 
 static PyObject *value_py(const otel_value *v, int depth);
 
@@ -845,42 +965,146 @@ static PyObject *value_py(const otel_value *v, int depth) {
       r = Py_BuildValue("(iN)", v->type, l);
       return r;
     }
+    case OTEL_VALUE_MAP: {
+      size_t i;
+      PyObject *l = PyList_New((Py_ssize_t)v->u.map.len);
+      if (l == NULL) return NULL;
+      for (i = 0; i < v->u.map.len; i++) {
+        const otel_attr *a = &v->u.map.items[i];
+        PyObject *x = value_py(&a->value, depth + 1), *p;
+        if (x == NULL) {
+          Py_DECREF(l);
+          return NULL;
+        }
+        p = Py_BuildValue("(y#N)", a->key.ptr, (Py_ssize_t)a->key.len, x);
+        if (p == NULL) {
+          Py_DECREF(l);
+          return NULL;
+        }
+        PyList_SET_ITEM(l, (Py_ssize_t)i, p);
+      }
+      return Py_BuildValue("(iN)", v->type, l);
+    }
     default:
       return Py_BuildValue("(iO)", v->type, Py_None);
   }
 }
 
-static PyObject *attrs_debug(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-  conv_t c;
-  PyObject *out;
+/* ---- AttrArray: a converted otel_attr array for the cffi callers --------------------------- */
+
+/* Owns what the conversion made (the attribute array, array/map items, the Python objects it
+ * points into): valid as long as the object lives. Immutable. */
+typedef struct {
+  PyObject_HEAD otel_attr *attrs;
+  Py_ssize_t n;
+  PyObject **refs;
+  Py_ssize_t nrefs;
+  void **mem;
+  Py_ssize_t nmem;
+} AttrArray;
+
+static PyObject *AttrArrayType; /* a heap type, made by PyInit__speedups */
+
+static void attrarray_dealloc(AttrArray *self) {
   Py_ssize_t i;
-  int hom;
+  PyTypeObject *tp = Py_TYPE(self);
+  for (i = 0; i < self->nrefs; i++) Py_DECREF(self->refs[i]);
+  for (i = 0; i < self->nmem; i++) PyMem_Free(self->mem[i]);
+  PyMem_Free(self->mem);
+  PyMem_Free(self->refs);
+  PyMem_Free(self->attrs);
+  PyObject_Free(self);
+  Py_DECREF(tp);
+}
+
+static Py_ssize_t attrarray_len(AttrArray *self) {
+  return self->n;
+}
+
+static PyObject *attrarray_address(AttrArray *self, void *closure) {
+  (void)closure;
+  return PyLong_FromVoidPtr(self->attrs);
+}
+
+static PyGetSetDef attrarray_getset[] = {{"address", (getter)attrarray_address, NULL,
+                                          "the otel_attr array's address (0 when empty)", NULL},
+                                         {NULL, NULL, NULL, NULL, NULL}};
+
+static PyType_Slot attrarray_slots[] = {
+    {Py_tp_dealloc, (void *)attrarray_dealloc},
+    {Py_sq_length, (void *)attrarray_len},
+    {Py_tp_getset, attrarray_getset},
+    {Py_tp_doc, (void *)"A converted otel_attr array (otelbridge._speedups.attrs)"},
+    {0, NULL}};
+
+static PyType_Spec attrarray_spec = {"otelbridge._speedups.AttrArray", sizeof(AttrArray), 0,
+                                     Py_TPFLAGS_DEFAULT, attrarray_slots};
+
+/* attrs(attrs, mode) -> AttrArray: the conversion moved into an object that owns it. */
+static PyObject *attrs_new(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  conv_t c;
+  AttrArray *a;
+  int mode;
   (void)self;
   if (nargs != 2) {
-    PyErr_SetString(PyExc_TypeError, "attrs_debug(attrs, homogeneous)");
+    PyErr_SetString(PyExc_TypeError, "attrs(attrs, mode)");
     return NULL;
   }
-  hom = PyObject_IsTrue(args[1]);
-  if (hom < 0) return NULL;
-  conv_init(&c, hom);
-  if (add_attrs(&c, args[0]) < 0) {
-    conv_free(&c);
-    return NULL;
+  if (conv_mode(args[1], &mode) < 0) return NULL;
+  conv_init_mode(&c, mode);
+  if (add_attrs(&c, args[0]) < 0) goto fail;
+  a = PyObject_New(AttrArray, (PyTypeObject *)AttrArrayType);
+  if (a == NULL) goto fail;
+  a->attrs = NULL;
+  a->refs = NULL;
+  a->mem = NULL;
+  a->n = a->nrefs = a->nmem = 0;
+  if (c.n) {
+    a->attrs = PyMem_Malloc((size_t)c.n * sizeof(otel_attr));
+    if (a->attrs == NULL) goto nomem;
+    memcpy(a->attrs, c.attrs, (size_t)c.n * sizeof(otel_attr));
+    a->n = c.n;
   }
-  out = PyList_New(c.n);
+  if (c.nrefs) {
+    a->refs = PyMem_Malloc((size_t)c.nrefs * sizeof(PyObject *));
+    if (a->refs == NULL) goto nomem;
+    memcpy(a->refs, c.refs, (size_t)c.nrefs * sizeof(PyObject *));
+    a->nrefs = c.nrefs;
+    c.nrefs = 0; /* moved */
+  }
+  a->mem = c.mem; /* moved: array and map items */
+  a->nmem = c.nmem;
+  c.mem = NULL;
+  c.nmem = c.capmem = 0;
+  conv_free(&c);
+  return (PyObject *)a;
+nomem:
+  Py_DECREF(a);
+  PyErr_NoMemory();
+fail:
+  conv_free(&c);
+  return NULL;
+}
+
+static PyObject *attrs_debug(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  AttrArray *a = (AttrArray *)attrs_new(self, args, nargs);
+  PyObject *out;
+  Py_ssize_t i;
+  if (a == NULL) return NULL;
+  out = PyList_New(a->n);
   if (out == NULL) goto fail;
-  for (i = 0; i < c.n; i++) {
-    PyObject *v = value_py(&c.attrs[i].value, 0), *p;
+  for (i = 0; i < a->n; i++) {
+    PyObject *v = value_py(&a->attrs[i].value, 0), *p;
     if (v == NULL) goto fail;
-    p = Py_BuildValue("(y#N)", c.attrs[i].key.ptr, (Py_ssize_t)c.attrs[i].key.len, v);
+    p = Py_BuildValue("(y#N)", a->attrs[i].key.ptr, (Py_ssize_t)a->attrs[i].key.len, v);
     if (p == NULL) goto fail;
     PyList_SET_ITEM(out, i, p);
   }
-  conv_free(&c);
+  Py_DECREF(a);
   return out;
 fail:
   Py_XDECREF(out);
-  conv_free(&c);
+  Py_DECREF(a);
   return NULL;
 }
 
@@ -926,8 +1150,11 @@ static PyMethodDef methods[] = {
      "trace_state, attrs) -> (handle, ctx bytes) | status"},
     {"span_end", (PyCFunction)(void (*)(void))span_end, METH_FASTCALL,
      "span_end(handle, end_ns) -> status"},
+    {"attrs", (PyCFunction)(void (*)(void))attrs_new, METH_FASTCALL,
+     "attrs(attrs, mode) -> AttrArray (.address, len()): the converted otel_attr array; mode 0 "
+     "logs, 1 spans, 2 OTLP AnyValues"},
     {"attrs_debug", (PyCFunction)(void (*)(void))attrs_debug, METH_FASTCALL,
-     "attrs_debug(attrs, homogeneous) -> [(key bytes, (type, value))]: the conversion"},
+     "attrs_debug(attrs, mode) -> [(key bytes, (type, value))]: the conversion"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT,
@@ -964,5 +1191,6 @@ PyMODINIT_FUNC PyInit__speedups(void) {
 #undef INTERN
   if ((g_scopes = PyDict_New()) == NULL) return NULL;
   if ((g_level_texts = PyDict_New()) == NULL) return NULL;
+  if ((AttrArrayType = PyType_FromSpec(&attrarray_spec)) == NULL) return NULL;
   return PyModule_Create(&module);
 }

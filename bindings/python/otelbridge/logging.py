@@ -36,9 +36,10 @@ import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _speedups
-from ._native import ffi, lib
-from .trace import (_current as _current_span_var, current_context_for_log as _log_ctx,
-                    current_ctx_bytes_for_log as _log_ctx_bytes, current_ids_for_log as _log_ids)
+from ._attrs import ANY, LOGS, safe_str as _safe_str, scope_get
+from ._native import ffi as _ffi
+from .trace import (_current as _current_span_var, current_ctx_bytes_for_log as _log_ctx_bytes,
+                    current_ids_for_log as _log_ids)
 
 __all__ = ["Handler", "severity", "install_record_factory", "current_span_context",
            "enable_correlation_fields", "DEFAULT_LOGGING_FORMAT"]
@@ -56,14 +57,6 @@ _RESERVED = frozenset({
 })
 _EVENT_NAME_KEY = "otel.event.name"
 
-_VALUE_STRING = 1
-_VALUE_BOOL = 2
-_VALUE_INT = 3
-_VALUE_DOUBLE = 4
-_VALUE_BYTES = 5
-_VALUE_ARRAY = 6
-_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
-
 _BANDS = {1: 5, 2: 9, 3: 13, 4: 17, 5: 21}  # levelno // 10 -> DEBUG, INFO, WARN, ERROR, FATAL
 
 
@@ -79,11 +72,6 @@ def severity(levelno: int) -> int:
 
 
 _TEXT_RENAME = {"WARNING": "WARN", "CRITICAL": "FATAL"}
-
-
-def _utf8(s: str) -> bytes:
-    # Lone surrogates pass through as invalid UTF-8; the library replaces them with U+FFFD.
-    return s.encode("utf-8", "surrogatepass")
 
 
 def _truthy(v: str) -> bool:
@@ -180,45 +168,34 @@ def _time_ns(record: logging.LogRecord) -> int:
 
 AttrList = List[Tuple[str, Any]]
 
-_scopes: Dict[str, Any] = {}
-_level_texts: Dict[str, Tuple[Any, Any]] = {}
-_EMPTY = (ffi.NULL, 0)
+_scopes: Dict[str, int] = {}
+_emit = _speedups.emit
 
 
-def current_span_context() -> Any:
-    """The trace context for a record emitted now, as the `ctx` argument of otel_log_emit.
+def current_span_context() -> Optional[bytes]:
+    """The trace context for a record emitted now: the 32 bytes of the innermost current span's
+    otel_span_context (otelbridge.trace's rule), or None. Never the C thread's context. The
+    emitters of this package get the same one inside otelbridge._speedups."""
+    return _log_ctx_bytes()
 
-    The innermost current span (otelbridge.trace's rule), never the C thread's context. Every
-    emitter of this package calls this one function."""
-    return _log_ctx()
 
-
-def scope_for(name: str) -> Any:
-    """The cached otel_scope for an instrumentation scope name; None before configure() or after
-    shutdown() (not cached then). A plain dict: the library returns the same handle for the same
-    name, so a race between threads only costs a duplicate lookup."""
-    scope = _scopes.get(name)
-    if scope is None:
-        nb = _utf8(name)
-        out = ffi.new("otel_scope **")
-        st = lib.otel_scope_get(ffi.NULL, (ffi.from_buffer(nb), len(nb)), _EMPTY, _EMPTY,
-                                ffi.NULL, 0, out)
-        if st != 0:
+def scope_for(name: str) -> Optional[int]:
+    """The address of the engine's otel_scope for an instrumentation scope name, cached; None
+    before configure() or after shutdown() (not cached then). A plain dict: the library returns
+    the same handle for the same name, so a race between threads only costs a duplicate
+    lookup."""
+    addr = _scopes.get(name)
+    if addr is None:
+        scope = scope_get(name)
+        if scope is None:
             return None
-        scope = out[0]
-        _scopes[name] = scope
-    return scope
+        addr = _scopes[name] = int(_ffi.cast("uintptr_t", scope))
+    return addr
 
 
-def severity_text(name: str) -> Any:
-    """An otel_str initialiser for a level name (WARNING -> WARN, CRITICAL -> FATAL), cached."""
-    v = _level_texts.get(name)
-    if v is None:
-        text = _utf8(_TEXT_RENAME.get(name, name))
-        buf = ffi.new("char[]", text)
-        v = ((buf, len(text)), buf)  # the tuple keeps buf alive
-        _level_texts[name] = v
-    return v[0]
+def level_text(name: str) -> str:
+    """The severity text for a stdlib-style level name: WARNING -> WARN, CRITICAL -> FATAL."""
+    return _TEXT_RENAME.get(name, name)
 
 
 def exception_attributes(exc_type: Any, exc: Any, tb: Any) -> AttrList:
@@ -228,52 +205,17 @@ def exception_attributes(exc_type: Any, exc: Any, tb: Any) -> AttrList:
             ("exception.stacktrace", "".join(traceback.format_exception(exc_type, exc, tb)))]
 
 
-def attr_array(attrs: Any, keep: List[Any], structured: bool = False) -> Tuple[Any, int]:
-    """An otel_attr[] for a list of (key, value) pairs (or a Mapping); the buffers it points
-    into are appended to keep. Values by the attribute rules (_set_value), or with structured=True
-    as full OTLP AnyValues (_set_any_value: maps and mixed arrays kept)."""
-    items = list(attrs.items()) if hasattr(attrs, "items") else attrs
-    n = len(items)
-    c_attrs = ffi.new("otel_attr[]", n) if n else ffi.NULL
-    if n:
-        keep.append(c_attrs)
-    for i, (key, value) in enumerate(items):
-        a = c_attrs[i]
-        kb = _utf8(key) if isinstance(key, str) else _utf8(_safe_str(key))
-        kbuf = ffi.from_buffer(kb)
-        keep.append(kbuf)
-        a.key.ptr = kbuf
-        a.key.len = len(kb)
-        if structured:
-            _set_any_value(a.value, value, keep, 1)
-        else:
-            _set_value(a.value, value, keep)
-    return c_attrs, n
-
-
-def emit_record(scope: Any, time_ns: int, severity_number: int, sev_text: Any, body: Any,
-                attrs: AttrList, event_name: bytes = b"", ctx: Any = None,
+def emit_record(scope: int, time_ns: int, severity_number: int, sev_text: Optional[str],
+                body: Any, attrs: AttrList, event_name: Any = b"", ctx: Optional[bytes] = None,
                 structured: bool = False, observed_ns: int = 0) -> int:
-    """One otel_log_emit call: body is str (or any attribute value, None = no body), attrs a list
-    of (key, value) converted by the attribute rules (see _set_value; structured=True: as OTLP
-    AnyValues, for the opentelemetry-api Logger), ctx an otel_span_context pointer or None for
-    current_span_context(). Returns the library's status (drops are counted by the engine;
-    callers that serve a logging call ignore it)."""
-    keep: List[Any] = []
-    c_attrs, n = attr_array(attrs, keep, structured)
-    if body is None:
-        c_body = ffi.NULL
-    else:
-        c_body = ffi.new("otel_value *")
-        if structured:
-            _set_any_value(c_body, body, keep, 1)
-        else:
-            _set_value(c_body, body, keep)
-    ev = ffi.from_buffer(event_name)
-    return lib.otel_log_emit(scope, time_ns, observed_ns, severity_number, sev_text, c_body,
-                             c_attrs, n,
-                             (ev, len(event_name)),
-                             current_span_context() if ctx is None else ctx)
+    """One otel_log_emit call, through otelbridge._speedups (the attribute conversion in C):
+    scope a scope_for() address, body any attribute value (None = no body), attrs (key, value)
+    pairs or a mapping converted by the attribute rules (structured=True: as OTLP AnyValues,
+    for the opentelemetry-api Logger), event_name str or bytes, ctx the 32 bytes of an
+    otel_span_context or None for the current span's. Returns the library's status (drops are
+    counted by the engine; callers that serve a logging call ignore it)."""
+    return _emit(scope, time_ns, severity_number, sev_text, body, attrs, event_name, ctx,
+                 observed_ns, ANY if structured else LOGS)
 
 
 # ---- the handler --------------------------------------------------------------------------------
@@ -344,8 +286,7 @@ class Handler(logging.Handler):
 
 def _scope_addr(name: str) -> int:
     """For _speedups: the address of scope_for(name), 0 when there is none (not cached then)."""
-    scope = scope_for(name)
-    return 0 if scope is None else int(ffi.cast("uintptr_t", scope))
+    return scope_for(name) or 0
 
 
 def _exc_attrs(exc_info: Any) -> Optional[AttrList]:
@@ -358,93 +299,3 @@ def _exc_attrs(exc_info: Any) -> Optional[AttrList]:
 _speedups.setup(_RESERVED, _EVENT_NAME_KEY, logging.LogRecord, _scope_addr, _log_ctx_bytes,
                 _exc_attrs, _current_span_var)
 _handler_emit = _speedups.handler_emit
-
-
-def _safe_str(v: Any) -> str:
-    try:
-        return str(v)
-    except Exception:
-        try:
-            return repr(v)
-        except Exception:
-            return f"<unprintable {type(v).__name__}>"
-
-
-def _primitive(v: Any) -> bool:
-    return isinstance(v, (str, bool, int, float, bytes, bytearray))
-
-
-def _set_value(out: Any, v: Any, keep: List[Any]) -> None:
-    """Fills an otel_value from a Python value: the OTel attribute types (str, bool, int, float,
-    bytes, and lists/tuples of those); anything else as str(v)."""
-    if isinstance(v, bool):
-        out.type = _VALUE_BOOL
-        out.u.boolean = 1 if v else 0
-    elif isinstance(v, int) and _INT64_MIN <= v <= _INT64_MAX:
-        out.type = _VALUE_INT
-        out.u.i64 = v
-    elif isinstance(v, float):
-        out.type = _VALUE_DOUBLE
-        out.u.f64 = v
-    elif isinstance(v, (bytes, bytearray)):
-        b = bytes(v)
-        buf = ffi.from_buffer(b)
-        keep.append(buf)
-        out.type = _VALUE_BYTES
-        out.u.bytes.ptr = buf
-        out.u.bytes.len = len(b)
-    elif isinstance(v, (list, tuple)) and all(_primitive(x) for x in v):
-        items = ffi.new("otel_value[]", len(v)) if v else ffi.NULL
-        keep.append(items)
-        for i, x in enumerate(v):
-            _set_value(items[i], x, keep)
-        out.type = _VALUE_ARRAY
-        out.u.array.items = items
-        out.u.array.len = len(v)
-    else:
-        s = v if isinstance(v, str) else _safe_str(v)
-        b = _utf8(s)
-        buf = ffi.from_buffer(b)
-        keep.append(buf)
-        out.type = _VALUE_STRING
-        out.u.str.ptr = buf
-        out.u.str.len = len(b)
-
-
-_VALUE_EMPTY = 0
-_VALUE_MAP = 7
-_MAX_VALUE_DEPTH = 16
-
-
-def _set_any_value(out: Any, v: Any, keep: List[Any], depth: int) -> None:
-    """Fills an otel_value from an OTLP AnyValue: None -> empty, Mapping -> map, list/tuple ->
-    array (types may mix), the attribute types as _set_value; anything else (and nesting deeper
-    than the library accepts) as str(v)."""
-    if v is None:
-        out.type = _VALUE_EMPTY
-    elif isinstance(v, (list, tuple)) and depth < _MAX_VALUE_DEPTH:
-        items = ffi.new("otel_value[]", len(v)) if v else ffi.NULL
-        keep.append(items)
-        for i, x in enumerate(v):
-            _set_any_value(items[i], x, keep, depth + 1)
-        out.type = _VALUE_ARRAY
-        out.u.array.items = items
-        out.u.array.len = len(v)
-    elif hasattr(v, "items") and hasattr(v, "keys") and depth < _MAX_VALUE_DEPTH:
-        kv = list(v.items())
-        items = ffi.new("otel_attr[]", len(kv)) if kv else ffi.NULL
-        keep.append(items)
-        for i, (key, x) in enumerate(kv):
-            kb = _utf8(key) if isinstance(key, str) else _utf8(_safe_str(key))
-            kbuf = ffi.from_buffer(kb)
-            keep.append(kbuf)
-            items[i].key.ptr = kbuf
-            items[i].key.len = len(kb)
-            _set_any_value(items[i].value, x, keep, depth + 1)
-        out.type = _VALUE_MAP
-        out.u.map.items = items
-        out.u.map.len = len(kv)
-    elif isinstance(v, (list, tuple)) or hasattr(v, "items"):
-        _set_value(out, _safe_str(v), keep)
-    else:
-        _set_value(out, v, keep)

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from .logging import (AttrList, _EVENT_NAME_KEY, _safe_str, _truthy, _utf8, emit_record,
-                      exception_attributes, scope_for, severity, severity_text)
+from .logging import (AttrList, _EVENT_NAME_KEY, _truthy, emit_record,
+                      exception_attributes, level_text, scope_for, severity)
 
 __all__ = ["sink", "make_sink"]
 
@@ -60,10 +60,10 @@ def make_sink(*, code_attributes: Optional[bool] = None) -> Callable[[Any], None
             return
         level = record["level"]
         attrs: AttrList = []
-        event_name = b""
+        event_name: Any = b""
         for key, value in record["extra"].items():
             if key == _EVENT_NAME_KEY:
-                event_name = _utf8(value if isinstance(value, str) else _safe_str(value))
+                event_name = value  # str(value) in C when it is not a str
                 continue
             attrs.append((key, value))
         if with_code:
@@ -74,7 +74,7 @@ def make_sink(*, code_attributes: Optional[bool] = None) -> Callable[[Any], None
         if exc is not None and exc.type is not None:
             attrs.extend(exception_attributes(exc.type, exc.value, exc.traceback))
         emit_record(scope, _time_ns(record["time"]), severity(level.no),
-                    severity_text(level.name), record["message"], attrs, event_name)
+                    level_text(level.name), record["message"], attrs, event_name)
 
     otelbridge_sink.__name__ = "otelbridge_sink"
     return otelbridge_sink

@@ -61,7 +61,7 @@ from typing import (Any, Callable, Dict, Generator, Iterable, List, Mapping, Opt
 
 from . import OtelBridgeError, _add_hooks
 from ._native import ffi, lib
-from .logging import _set_value, _utf8
+from ._attrs import LOGS, convert as _attrs_convert, utf8 as _utf8
 
 __all__ = [
     "get_meter", "Meter", "Counter", "UpDownCounter", "Histogram", "Gauge", "ObservableCounter",
@@ -131,28 +131,18 @@ Callback = Union[Callable[[Any], CallbackResult], Generator[CallbackResult, Any,
 
 # ---- attributes ---------------------------------------------------------------------------------
 
-# key -> (otel_attr[] or NULL, n, buffers kept alive, value types or None)
+# key -> (otel_attr * or NULL, n, the conversion's owner, value types or None)
 _cache: Dict[Any, Tuple[Any, int, Any, Optional[Tuple[type, ...]]]] = {}
 _NULL = ffi.NULL
 
 
 def _convert(attributes: Mapping[str, Any]) -> Tuple[Any, int, Any, Optional[Tuple[type, ...]]]:
     items = list(attributes.items())
-    n = len(items)
-    keep: List[Any] = []
-    c_attrs = ffi.new("otel_attr[]", n) if n else ffi.NULL
-    for i, (key, value) in enumerate(items):
-        a = c_attrs[i]
-        kb = _utf8(key) if isinstance(key, str) else _utf8(str(key))
-        kbuf = ffi.from_buffer(kb)
-        keep.append(kbuf)
-        a.key.ptr = kbuf
-        a.key.len = len(kb)
-        _set_value(a.value, value, keep)
+    c_attrs, n, owner = _attrs_convert(items, LOGS)  # the attribute rules, in C (_speedups)
     types: Optional[Tuple[type, ...]] = None
     if not all(type(v) is str for _, v in items):
         types = tuple(type(v) for _, v in items)
-    return (c_attrs, n, (c_attrs, keep), types)
+    return (c_attrs, n, owner, types)
 
 
 def _lookup(attributes: Mapping[str, Any]) -> Tuple[Any, int, Any, Optional[Tuple[type, ...]]]:

@@ -41,8 +41,8 @@ import sys
 import time
 from typing import Any, Dict, MutableMapping, Optional, Tuple
 
-from .logging import (AttrList, _EVENT_NAME_KEY, _safe_str, _utf8, emit_record,
-                      exception_attributes, scope_for, severity, severity_text)
+from .logging import (AttrList, _EVENT_NAME_KEY, emit_record,
+                      exception_attributes, level_text, scope_for, severity)
 
 __all__ = ["OtelProcessor"]
 
@@ -93,12 +93,12 @@ class OtelProcessor:
             time_ns = time.time_ns()
 
         attrs: AttrList = []
-        event_name = b""
+        event_name: Any = b""
         for key, value in event_dict.items():
             if key in _NOT_ATTRIBUTES:
                 continue
             if key == _EVENT_NAME_KEY:
-                event_name = _utf8(value if isinstance(value, str) else _safe_str(value))
+                event_name = value  # str(value) in C when it is not a str
                 continue
             attrs.append((key, value))
         exc_info = _exc_info(event_dict.get("exc_info"))
@@ -108,7 +108,7 @@ class OtelProcessor:
             formatted = event_dict.get("exception")
             if isinstance(formatted, str) and formatted:
                 attrs.append(("exception.stacktrace", formatted))
-        emit_record(scope, time_ns, severity(levelno), severity_text(levelname),
+        emit_record(scope, time_ns, severity(levelno), level_text(levelname),
                     event_dict.get("event"), attrs, event_name)
 
 

@@ -49,6 +49,8 @@ from ._native import ffi, lib
 __all__ = [
     "SpanKind", "StatusCode", "Status", "SpanContext", "Link", "Span", "Tracer", "get_tracer",
     "get_current_span", "use_span", "inject", "extract", "INVALID_SPAN_CONTEXT",
+    "get_baggage", "get_all_baggage", "set_baggage", "remove_baggage", "reset_baggage",
+    "extract_baggage",
 ]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -153,8 +155,8 @@ _span_start = lib.otel_span_start
 _c_span_start = _speedups.span_start   # one call: start + the new span's context
 _c_span_end = _speedups.span_end
 _span_ctx_get = lib.otel_span_context_get
-_encode = _attrs.encode
-_ATTR_P = _attrs.ATTR_P
+_convert = _attrs.convert
+_SPANS = _attrs.SPANS
 # Handles for otel_span_start's out parameter, reused: pop/append are atomic, so a nested call
 # (a signal handler, another thread) always gets a different one.
 _out_pool: List[Any] = []
@@ -289,21 +291,15 @@ class Span:
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
         if self._ended or not attributes:
             return
-        keep: List[Any] = []
-        raw, n = _attrs.encode(attributes, keep)
-        lib.otel_span_set_attrs(self._h, ffi.from_buffer(_attrs.ATTR_P, raw), n)
+        ap, n, owner = _convert(attributes, _SPANS)
+        lib.otel_span_set_attrs(self._h, ap, n)
 
     def add_event(self, name: str, attributes: Optional[Mapping[str, Any]] = None,
                   timestamp: Optional[int] = None) -> None:
         if self._ended:
             return
-        if attributes:
-            keep: List[Any] = []
-            raw, n = _attrs.encode(attributes, keep)
-            lib.otel_span_add_event(self._h, _name(name), timestamp or 0,
-                                    ffi.from_buffer(_attrs.ATTR_P, raw), n)
-        else:
-            lib.otel_span_add_event(self._h, _name(name), timestamp or 0, _NULL, 0)
+        ap, n, owner = _convert(attributes, _SPANS)
+        lib.otel_span_add_event(self._h, _name(name), timestamp or 0, ap, n)
 
     def add_link(self, context: Any, attributes: Optional[Mapping[str, Any]] = None) -> None:
         if self._ended:
@@ -329,8 +325,8 @@ class Span:
         except (TypeError, ValueError):
             return
         keep: List[Any] = []
-        d = _attrs.pack_str(description, keep) if description and code == 2 else (0, 0)
-        lib.otel_span_set_status(self._h, code, (keep[0] if keep else _NULL, d[1]))
+        d = _attrs.ostr(description, keep) if code == 2 else (_NULL, 0)
+        lib.otel_span_set_status(self._h, code, d)
 
     def update_name(self, name: str) -> None:
         if self._ended:
@@ -356,14 +352,10 @@ class Span:
         if attributes:
             extra.update(attributes)
         keep: List[Any] = []
-        raw, n = _attrs.encode(extra, keep)
-        ty = _attrs.pack_str(type_name, keep)
-        ms = _attrs.pack_str(_attrs.safe_str(exception), keep)
-        st = _attrs.pack_str(stack, keep)
+        ap, n, owner = _convert(extra, _SPANS)
         lib.otel_span_record_exception(
-            self._h, (ffi.cast("char *", ty[0]), ty[1]), (ffi.cast("char *", ms[0]), ms[1]),
-            (ffi.cast("char *", st[0]), st[1]), ffi.from_buffer(_attrs.ATTR_P, raw), n,
-            timestamp or 0)
+            self._h, _attrs.ostr(type_name, keep), _attrs.ostr(_attrs.safe_str(exception), keep),
+            _attrs.ostr(stack, keep), ap, n, timestamp or 0)
 
     def end(self, end_time: Optional[int] = None) -> None:
         if self._ended:
@@ -421,8 +413,9 @@ def _pack_link(context: Any, attributes: Optional[Mapping[str, Any]],
     tsb = ts.encode("utf-8", "surrogatepass") if ts else b""
     ap, n = 0, 0
     if attributes:
-        raw, n = _attrs.encode(attributes, keep)
-        ap = _attrs.ptr_of(raw, keep)
+        a = _speedups.attrs(attributes, _SPANS)
+        keep.append(a)
+        ap, n = a.address, len(a)
     return _LINK.pack(tid.to_bytes(16, "big"), sid.to_bytes(8, "big"), flags & 0xFF,
                       1 if getattr(context, "is_remote", False) else 0,
                       _attrs.ptr_of(tsb, keep), len(tsb), ap, n)
@@ -565,24 +558,6 @@ def get_current_span() -> Span:
         return Span(0)
 
 
-def current_context_for_log() -> Any:
-    """The otel_span_context * of the innermost current span, or NO_CONTEXT (for the logging
-    handler: never raises, allocates nothing when there is no span)."""
-    s = _innermost()
-    if s is None:
-        return NO_CONTEXT
-    n = _native_of(s)
-    if n is not None:
-        return n._ctx()
-    try:
-        sc = s.get_span_context()
-        raw = _ctx_bytes(int(sc.trace_id), int(sc.span_id), int(sc.trace_flags),
-                         bool(sc.is_remote))
-        return ffi.from_buffer(_CTX_P, raw)
-    except Exception:
-        return NO_CONTEXT
-
-
 def current_ctx_bytes_for_log() -> Optional[bytes]:
     """The 32 bytes of the innermost current span's otel_span_context, or None (for
     otelbridge._speedups' log records; never raises)."""
@@ -663,20 +638,104 @@ class _Activation:
         return _Activation(self._tracer, self._args, self._span, self._flags)
 
     def __call__(self, fn: _F) -> _F:
-        """Decorates fn: every call runs inside a new span (for a coroutine function, the span
-        covers the whole await)."""
-        if inspect.iscoroutinefunction(fn):
-            @functools.wraps(fn)
-            async def async_wrapper(*a: Any, **kw: Any) -> Any:
-                with self._fresh():
-                    return await fn(*a, **kw)
-            return cast(_F, async_wrapper)
+        """Decorates fn: every call runs inside a new span (see decorate())."""
+        return decorate(fn, self._fresh)
 
+
+# ---- decorators ---------------------------------------------------------------------------------
+
+def decorate(fn: _F, activation: Callable[[], Any]) -> _F:
+    """Wraps fn so that every call runs inside activation() (a context manager that starts a
+    span, makes it current and ends it). A coroutine function: the span covers the whole await.
+    A generator or async generator function: the span starts at the first iteration and ends
+    when the iteration ends (exhausted, an exception, or close()); it is current only while the
+    generator's own code runs — every step runs in a Context of its own (copied at the first
+    step), so the span never leaks into the consumer's code between items."""
+    if inspect.isasyncgenfunction(fn):
         @functools.wraps(fn)
-        def wrapper(*a: Any, **kw: Any) -> Any:
-            with self._fresh():
-                return fn(*a, **kw)
-        return cast(_F, wrapper)
+        async def agen_wrapper(*a: Any, **kw: Any) -> Any:
+            ctx = contextvars.copy_context()
+            cm = activation()
+            ctx.run(cm.__enter__)
+            agen = fn(*a, **kw)
+            try:
+                item = await _InContext(ctx, agen.asend(None))
+                while True:
+                    try:
+                        sent = yield item
+                    except GeneratorExit:
+                        await _InContext(ctx, agen.aclose())
+                        raise
+                    except BaseException as e:
+                        item = await _InContext(ctx, agen.athrow(e))
+                    else:
+                        item = await _InContext(ctx, agen.asend(sent))
+            except StopAsyncIteration:
+                ctx.run(cm.__exit__, None, None, None)
+            except BaseException as e:
+                ctx.run(cm.__exit__, type(e), e, e.__traceback__)
+                raise
+        return cast(_F, agen_wrapper)
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen_wrapper(*a: Any, **kw: Any) -> Any:
+            ctx = contextvars.copy_context()
+            cm = activation()
+            ctx.run(cm.__enter__)
+            try:
+                result = yield from _drive(ctx, fn(*a, **kw))
+            except BaseException as e:
+                ctx.run(cm.__exit__, type(e), e, e.__traceback__)
+                raise
+            ctx.run(cm.__exit__, None, None, None)
+            return result
+        return cast(_F, gen_wrapper)
+
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def async_wrapper(*a: Any, **kw: Any) -> Any:
+            with activation():
+                return await fn(*a, **kw)
+        return cast(_F, async_wrapper)
+
+    @functools.wraps(fn)
+    def wrapper(*a: Any, **kw: Any) -> Any:
+        with activation():
+            return fn(*a, **kw)
+    return cast(_F, wrapper)
+
+
+def _drive(ctx: contextvars.Context, it: Any) -> Any:
+    """Runs generator (or awaitable iterator) it to the end, every step inside ctx, forwarding
+    what is sent and thrown in; returns its return value."""
+    try:
+        out = ctx.run(it.send, None)
+        while True:
+            try:
+                sent = yield out
+            except GeneratorExit:
+                ctx.run(it.close)
+                raise
+            except BaseException as e:
+                out = ctx.run(it.throw, e)
+            else:
+                out = ctx.run(it.send, sent)
+    except StopIteration as e:
+        return e.value
+
+
+class _InContext:
+    """Awaits aw with every step of it run inside ctx."""
+
+    __slots__ = ("_ctx", "_aw")
+
+    def __init__(self, ctx: contextvars.Context, aw: Any) -> None:
+        self._ctx = ctx
+        self._aw = aw
+
+    def __await__(self) -> Any:
+        return _drive(self._ctx, self._aw.__await__())
 
 
 def use_span(span: Span, end_on_exit: bool = False, record_exception: bool = True,
@@ -705,23 +764,13 @@ class Tracer:
         self._saddr = 0  # its address, for _speedups
 
     def _resolve(self) -> Any:
-        keep: List[Any] = []
-        n = _attrs.pack_str(self.name, keep)
-        v = _attrs.pack_str(self.version or "", keep)
-        s = _attrs.pack_str(self.schema_url or "", keep)
-        ap, na = _NULL, 0
-        if self.attributes:
-            raw, na = _attrs.encode(self.attributes, keep)
-            ap = ffi.from_buffer(_attrs.ATTR_P, raw)
-        out = ffi.new("otel_scope **")
-        st = lib.otel_scope_get(_NULL, (ffi.cast("char *", n[0]), n[1]),
-                                (ffi.cast("char *", v[0]), v[1]),
-                                (ffi.cast("char *", s[0]), s[1]), ap, na, out)
-        if st != 0:
+        scope = _attrs.scope_get(self.name, self.version, self.schema_url, self.attributes,
+                                 _SPANS)
+        if scope is None:
             return None  # before configure(): retried on the next span
-        self._scope = out[0]
-        self._saddr = int(ffi.cast("uintptr_t", self._scope))
-        return self._scope
+        self._scope = scope
+        self._saddr = int(ffi.cast("uintptr_t", scope))
+        return scope
 
     def _start(self, name: str, kind: int, attributes: Optional[Mapping[str, Any]],
                links: Optional[Sequence[Any]], start_time: Optional[int],
@@ -776,12 +825,7 @@ class Tracer:
             scope = self._resolve()
             if scope is None:
                 return _nonrecording(par)
-        if attributes:
-            keep: List[Any] = []
-            raw, na = _encode(attributes, keep)
-            ap = _from_buffer(_ATTR_P, raw)
-        else:
-            ap, na = _NULL, 0
+        ap, na, akeep = _convert(attributes, _SPANS)
         lp, nl = _NULL, 0
         if links:
             lkeep: List[Any] = []
@@ -886,20 +930,27 @@ def _ctx_and_state(context: Any) -> Tuple[Any, str]:
     return ffi.from_buffer(_CTX_P, raw), context.trace_state
 
 
-def inject(carrier: MutableMapping[str, str], context: Any = None) -> None:
+def inject(carrier: MutableMapping[str, str], context: Any = None,
+           baggage: Optional[Mapping[str, str]] = None) -> None:
     """Writes the configured propagators' headers (OTEL_PROPAGATORS: W3C traceparent/tracestate
-    by default) for context — a Span, a SpanContext, or None for the current span — into
-    carrier. Nothing is written without a valid context or before configure()."""
+    and baggage by default) into carrier: for context — a Span, a SpanContext, or None for the
+    current span — and baggage — a mapping, or None for get_all_baggage(). No traceparent
+    without a valid context; nothing at all before configure()."""
     cc, ts = _ctx_and_state(context)
+    bag = get_all_baggage() if baggage is None else baggage
     if cc is None:
-        return
+        if not bag:
+            return
+        cc = NO_CONTEXT
     keep: List[Any] = []
     tsp = _attrs.pack_str(ts, keep)
-    size = 1024 + 2 * tsp[1]
+    items = [(_attrs.safe_str(k), _attrs.safe_str(v)) for k, v in bag.items()]
+    bp, nb, bkeep = _convert(items, _attrs.LOGS)
+    size = 1024 + 2 * tsp[1] + sum(3 * (len(k) + len(v)) + 2 for k, v in items) * 4
     buf = ffi.new("char[]", size)
     headers = ffi.new("otel_header[]", 8)
     n = ffi.new("size_t *")
-    st = lib.otel_propagation_inject(_NULL, cc, (ffi.cast("char *", tsp[0]), tsp[1]), _NULL, 0,
+    st = lib.otel_propagation_inject(_NULL, cc, (ffi.cast("char *", tsp[0]), tsp[1]), bp, nb,
                                      buf, size, headers, 8, n)
     if st != 0:
         return
@@ -913,8 +964,23 @@ def extract(carrier: Mapping[str, Any]) -> SpanContext:
     """Reads incoming headers (names case-insensitive) with the configured propagators. Returns
     the remote SpanContext to pass as `parent=`; INVALID_SPAN_CONTEXT when there is none (a span
     started under it is then a new trace). Values may be str, bytes, or a list of them."""
+    return _extract(carrier, False)[0]
+
+
+def extract_baggage(carrier: Mapping[str, Any]) -> Dict[str, str]:
+    """The W3C baggage entries of incoming headers (percent-decoded), {} when there are none or
+    the baggage propagator is not configured. Make them current with set_baggage()."""
+    return _extract(carrier, True)[1]
+
+
+_MAX_BAGGAGE = 180  # the W3C limit of list-members
+
+
+def _extract(carrier: Mapping[str, Any], with_baggage: bool) -> Tuple[SpanContext,
+                                                                      Dict[str, str]]:
     keep: List[Any] = []
     items: List[bytes] = []
+    size = 0
     for k, v in carrier.items():
         if isinstance(v, (list, tuple)):
             v = ",".join(x.decode("latin-1") if isinstance(x, bytes) else str(x) for x in v)
@@ -925,23 +991,83 @@ def extract(carrier: Mapping[str, Any]) -> SpanContext:
         kk = k.decode("latin-1") if isinstance(k, bytes) else str(k)
         kp = _attrs.pack_str(kk, keep)
         vp = _attrs.pack_str(v, keep)
+        size += vp[1]
         items.append(struct.pack("=QQQQ", kp[0], kp[1], vp[0], vp[1]))
     if not items:
-        return INVALID_SPAN_CONTEXT
+        return INVALID_SPAN_CONTEXT, {}
     raw = b"".join(items)
     headers = ffi.from_buffer("otel_header *", raw)
     ctx = ffi.new(_CTX_P)
     ts = ffi.new("otel_str *")
-    buf_len = 8192
+    buf_len = 8192 + size
     buf = ffi.new("char[]", buf_len)
     n_bag = ffi.new("size_t *")
-    st = lib.otel_propagation_extract(_NULL, headers, len(items), ctx, ts, _NULL, 0, n_bag, buf,
-                                      buf_len)
+    max_bag = _MAX_BAGGAGE if with_baggage else 0
+    bag = ffi.new("otel_attr[]", max_bag) if max_bag else _NULL
+    st = lib.otel_propagation_extract(_NULL, headers, len(items), ctx, ts, bag, max_bag, n_bag,
+                                      buf, buf_len)
     if st != 0:
-        return INVALID_SPAN_CONTEXT
+        return INVALID_SPAN_CONTEXT, {}
+    entries: Dict[str, str] = {}
+    for i in range(n_bag[0] if max_bag else 0):
+        a = bag[i]
+        entries[ffi.unpack(a.key.ptr, a.key.len).decode("utf-8", "replace")] = \
+            ffi.unpack(a.value.u.str.ptr, a.value.u.str.len).decode("utf-8", "replace")
     b = bytes(ffi.buffer(ctx))
     tid, sid = int.from_bytes(b[0:16], "big"), int.from_bytes(b[16:24], "big")
     if not tid or not sid:
-        return INVALID_SPAN_CONTEXT
+        return INVALID_SPAN_CONTEXT, entries
     state = ffi.unpack(ts.ptr, ts.len).decode("utf-8", "replace") if ts.len else ""
-    return SpanContext(tid, sid, b[24], True, state)
+    return SpanContext(tid, sid, b[24], True, state), entries
+
+
+# ---- baggage ------------------------------------------------------------------------------------
+# W3C baggage lives in a ContextVar of its own (an immutable dict, replaced on every change), so
+# every asyncio task and thread sees its own, as with the current span. When opentelemetry-api's
+# baggage module is in use (opentelemetry.baggage imported, e.g. by the API providers or an
+# instrumentation that extracted a request's baggage), its current entries are part of the
+# current baggage too, under otelbridge's own (which win for the same name). set_baggage never
+# writes into opentelemetry's context: API code keeps using opentelemetry.baggage.
+
+_baggage: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
+    "otelbridge.baggage", default={})
+
+
+def get_all_baggage() -> Dict[str, str]:
+    """The current baggage entries (name -> value)."""
+    out: Dict[str, str] = {}
+    if "opentelemetry.baggage" in _modules:
+        try:
+            from opentelemetry import baggage as api_baggage
+            out.update({str(k): str(v) for k, v in api_baggage.get_all().items()})
+        except Exception:
+            pass
+    out.update(_baggage.get())
+    return out
+
+
+def get_baggage(name: str) -> Optional[str]:
+    """The current value of one baggage entry, or None."""
+    return get_all_baggage().get(name)
+
+
+def set_baggage(name: str, value: str) -> "contextvars.Token[Mapping[str, str]]":
+    """Sets a baggage entry in the current context; returns the token for reset_baggage()."""
+    if not isinstance(name, str) or not name:
+        raise ValueError("a baggage name must be a non-empty str")
+    new = dict(_baggage.get())
+    new[name] = value if isinstance(value, str) else str(value)
+    return _baggage.set(new)
+
+
+def remove_baggage(name: str) -> "contextvars.Token[Mapping[str, str]]":
+    """Removes an entry set by set_baggage(); returns the token for reset_baggage()."""
+    new = dict(_baggage.get())
+    new.pop(name, None)
+    return _baggage.set(new)
+
+
+def reset_baggage(token: "contextvars.Token[Mapping[str, str]]") -> None:
+    """Restores the baggage as it was before the set_baggage()/remove_baggage() that returned
+    token."""
+    _baggage.reset(token)

@@ -24,8 +24,7 @@ Before otelbridge.configure() and after shutdown() records are dropped.
 
 from __future__ import annotations
 
-import traceback
-from typing import Any, List, Optional
+from typing import Any, Optional
 
 from opentelemetry import trace as _trace
 from opentelemetry._logs import Logger as _ApiLogger
@@ -34,19 +33,12 @@ from opentelemetry._logs import LogRecord
 from opentelemetry.context import Context
 from opentelemetry.util.types import Attributes
 
-from .._native import ffi, lib
-from ..logging import _EMPTY, _safe_str, _utf8, attr_array, emit_record
+from .. import _attrs
+from .._native import ffi
+from ..logging import emit_record, exception_attributes
+from ..trace import _ctx_bytes
 
 __all__ = ["LoggerProvider", "Logger"]
-
-
-def _ostr(s: Optional[str], keep: List[Any]) -> Any:
-    if not s:
-        return _EMPTY
-    b = _utf8(s)
-    buf = ffi.from_buffer(b)
-    keep.append(buf)
-    return (buf, len(b))
 
 
 class Logger(_ApiLogger):
@@ -57,18 +49,14 @@ class Logger(_ApiLogger):
         super().__init__(name, version, schema_url, attributes)
         self._scope: Any = None
 
-    def _native_scope(self) -> Any:
+    def _native_scope(self) -> Optional[int]:
         scope = self._scope
         if scope is None:
-            keep: List[Any] = []
-            c_attrs, n = attr_array(dict(self._attributes or {}), keep)
-            out = ffi.new("otel_scope **")
-            st = lib.otel_scope_get(ffi.NULL, _ostr(self._name, keep),
-                                    _ostr(self._version, keep), _ostr(self._schema_url, keep),
-                                    c_attrs, n, out)
-            if st != 0:
+            s = _attrs.scope_get(self._name, self._version, self._schema_url,
+                                 dict(self._attributes or {}))
+            if s is None:
                 return None  # not configured / shut down: not cached
-            scope = self._scope = out[0]
+            scope = self._scope = int(ffi.cast("uintptr_t", s))
         return scope
 
     def enabled(self, *, context: Optional[Context] = None, severity_number: Any = None,
@@ -101,25 +89,16 @@ class Logger(_ApiLogger):
             if sc.is_valid:
                 trace_id, span_id, flags = sc.trace_id, sc.span_id, int(sc.trace_flags)
 
-        ctx = None
-        if trace_id and span_id:
-            ctx = ffi.new("otel_span_context *")
-            ctx.trace_id = list(trace_id.to_bytes(16, "big"))
-            ctx.span_id = list(span_id.to_bytes(8, "big"))
-            ctx.trace_flags = flags & 0xFF
+        ctx = _ctx_bytes(trace_id, span_id, flags, False) if trace_id and span_id else None
 
         attrs = list(dict(attributes).items()) if attributes else []
         if exception is not None and not any(k.startswith("exception.") for k, _ in attrs):
-            attrs.append(("exception.type", type(exception).__name__))
-            attrs.append(("exception.message", _safe_str(exception)))
-            attrs.append(("exception.stacktrace", "".join(traceback.format_exception(
-                type(exception), exception, exception.__traceback__))))
+            attrs.extend(exception_attributes(type(exception), exception,
+                                              exception.__traceback__))
         sev = 0 if severity_number is None else int(getattr(severity_number, "value",
                                                             severity_number))
-        keep: List[Any] = []
-        emit_record(scope, timestamp or 0, sev, _ostr(severity_text, keep), body, attrs,
-                    _utf8(event_name) if event_name else b"", ctx, structured=True,
-                    observed_ns=observed_timestamp or 0)
+        emit_record(scope, timestamp or 0, sev, severity_text, body, attrs, event_name or b"",
+                    ctx, structured=True, observed_ns=observed_timestamp or 0)
 
 
 class LoggerProvider(_ApiLoggerProvider):

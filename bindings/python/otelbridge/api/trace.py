@@ -110,7 +110,8 @@ class Span(_api.Span):
 
 class _Activation:
     """start_as_current_span's result: a context manager (the span current in
-    opentelemetry.context, as trace.use_span does) and a decorator of sync/async functions."""
+    opentelemetry.context, as trace.use_span does) and a decorator of functions, coroutine
+    functions, generator and async generator functions."""
 
     __slots__ = ("_tracer", "_args", "_span", "_token")
 
@@ -140,21 +141,9 @@ class _Activation:
                 span.end()
 
     def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        import functools
-        import inspect
-
-        if inspect.iscoroutinefunction(fn):
-            @functools.wraps(fn)
-            async def async_wrapper(*a: Any, **kw: Any) -> Any:
-                with _Activation(self._tracer, self._args):
-                    return await fn(*a, **kw)
-            return async_wrapper
-
-        @functools.wraps(fn)
-        def wrapper(*a: Any, **kw: Any) -> Any:
-            with _Activation(self._tracer, self._args):
-                return fn(*a, **kw)
-        return wrapper
+        """Decorates fn (sync, async, generator and async generator functions): see
+        otelbridge.trace.decorate."""
+        return _native.decorate(fn, lambda: _Activation(self._tracer, self._args))
 
 
 class Tracer(_api.Tracer):
