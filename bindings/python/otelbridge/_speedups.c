@@ -1,6 +1,10 @@
 /* otelbridge._speedups: the Python binding's hot paths, written against the Python C API.
  *
  *   handler_emit(handler, record)   otelbridge.logging.Handler.emit for one logging.LogRecord
+ *   handler_handle(handler, flags, record)
+ *                                   Handler.handle (filters only when there are some, then the
+ *                                   emit above), bound per instance by Handler.__init__
+ *   RecordFactory(previous, after)  the LogRecord factory: exact ns timestamps, one clock read
  *   emit(scope, time_ns, severity, severity_text, body, attrs, event_name, ctx)
  *                                   one log record from loguru / structlog / emit_record
  *   span_start(scope, name, kind, start_ns, parent_kind, parent_span, parent_ctx, trace_state,
@@ -33,12 +37,22 @@
 #include <Python.h>
 #include <otelbridge/otelbridge.h>
 #include <string.h>
+#include <time.h>
 
 #if PY_VERSION_HEX < 0x03090000 /* the vectorcall helpers, for Python 3.8 */
 #define PyObject_CallNoArgs(f) PyObject_CallFunctionObjArgs((f), NULL)
 #define PyObject_CallOneArg(f, a) PyObject_CallFunctionObjArgs((f), (a), NULL)
 #define PyObject_CallMethodNoArgs(o, n) PyObject_CallMethodObjArgs((o), (n), NULL)
 #define PyObject_CallMethodOneArg(o, n, a) PyObject_CallMethodObjArgs((o), (n), (a), NULL)
+#define PyObject_Vectorcall _PyObject_Vectorcall
+#define Py_TPFLAGS_HAVE_VECTORCALL _Py_TPFLAGS_HAVE_VECTORCALL
+#endif
+#if PY_VERSION_HEX < 0x030A0000 /* Py_NewRef, for Python 3.8 and 3.9 */
+static inline PyObject *otb_newref(PyObject *o) {
+  Py_INCREF(o);
+  return o;
+}
+#define Py_NewRef(o) otb_newref((PyObject *)(o))
 #endif
 
 /* ---- configuration, set once by setup() ---------------------------------------------------- */
@@ -53,7 +67,8 @@ static PyObject *g_scopes;      /* name -> scope address (int) */
 static PyObject *g_level_texts; /* levelname -> bytes */
 static PyObject *s_dict, *s_name, *s_msg, *s_args, *s_levelno, *s_levelname, *s_created, *s_ns,
     *s_exc_info, *s_formatter, *s_format, *s_getMessage, *s_code_attributes, *s_pathname,
-    *s_funcName, *s_lineno, *s_api_mod, *s_cb;
+    *s_funcName, *s_lineno, *s_api_mod, *s_cb, *s_filters, *s_filter, *s_emit, *s_handleError,
+    *s_msecs;
 
 /* Re-entrancy of Handler.emit, per OS thread (the GIL is held, so this is the Python thread). */
 #define MAX_DEPTH 2
@@ -799,6 +814,236 @@ static PyObject *handler_emit(PyObject *self, PyObject *const *args, Py_ssize_t 
   return r;
 }
 
+/* Calls handler.handleError(record) with the current exception as the one being handled (as an
+ * `except Exception:` block would: logging reads it from sys.exc_info()); swallows what that
+ * raises unless it is not an Exception (KeyboardInterrupt, SystemExit pass through). */
+static int handle_error(PyObject *handler, PyObject *record) {
+  PyObject *t, *v, *tb, *ot, *ov, *otb, *r;
+  PyErr_Fetch(&t, &v, &tb);
+  PyErr_NormalizeException(&t, &v, &tb);
+  if (tb != NULL && v != NULL) PyException_SetTraceback(v, tb);
+  PyErr_GetExcInfo(&ot, &ov, &otb);
+  PyErr_SetExcInfo(t, v, tb); /* steals */
+  r = PyObject_CallMethodOneArg(handler, s_handleError, record);
+  PyErr_SetExcInfo(ot, ov, otb);
+  if (r != NULL) {
+    Py_DECREF(r);
+    return 0;
+  }
+  if (!PyErr_ExceptionMatches(PyExc_Exception)) return -1;
+  PyErr_Clear();
+  return 0;
+}
+
+/* handler_handle(handler, flags, record): otelbridge.logging.Handler.handle in one C call, bound
+ * per instance (functools.partial) by Handler.__init__. Filters run only when there are some
+ * (handler.filters non-empty, or flags & 2: the class overrides filter); a filter's result that
+ * is a LogRecord replaces the record (the Python 3.12 rule). Then flags & 1 (the class overrides
+ * emit): handler.emit(record); else the C emit, an Exception from it going to handleError and a
+ * RecursionError (or a BaseException) propagating, as Handler.emit does. Returns what
+ * Handler.handle returns: the filter's result (no filters: True before 3.12, the record after). */
+static PyObject *handler_handle(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  PyObject *handler, *record, *rv, *filters, *r;
+  long flags;
+  int run_filters;
+  (void)self;
+  if (nargs != 3) {
+    PyErr_SetString(PyExc_TypeError, "handler_handle(handler, flags, record)");
+    return NULL;
+  }
+  if (g_reserved == NULL) {
+    PyErr_SetString(PyExc_RuntimeError, "otelbridge._speedups.setup() was not called");
+    return NULL;
+  }
+  handler = args[0];
+  record = args[2];
+  flags = PyLong_AsLong(args[1]);
+  if (flags == -1 && PyErr_Occurred()) return NULL;
+  run_filters = (flags & 2) != 0;
+  if (!run_filters) {
+    filters = PyObject_GetAttr(handler, s_filters);
+    if (filters == NULL) return NULL;
+    if (PyList_CheckExact(filters))
+      run_filters = PyList_GET_SIZE(filters) != 0;
+    else
+      run_filters = PyObject_IsTrue(filters);
+    Py_DECREF(filters);
+    if (run_filters < 0) return NULL;
+  }
+  Py_INCREF(record);
+  if (run_filters) {
+    int ok;
+    rv = PyObject_CallMethodOneArg(handler, s_filter, record);
+    if (rv == NULL) goto fail;
+    ok = PyObject_IsTrue(rv);
+    if (ok <= 0) {
+      Py_DECREF(record);
+      if (ok < 0) Py_CLEAR(rv);
+      return rv;
+    }
+    if (PyObject_TypeCheck(rv, (PyTypeObject *)g_record_type)) {
+      Py_INCREF(rv);
+      Py_SETREF(record, rv);
+    }
+  } else {
+#if PY_VERSION_HEX >= 0x030C0000
+    rv = Py_NewRef(record);
+#else
+    rv = Py_NewRef(Py_True);
+#endif
+  }
+  if (flags & 1) {
+    r = PyObject_CallMethodOneArg(handler, s_emit, record);
+    if (r == NULL) goto fail_rv;
+    Py_DECREF(r);
+  } else if (t_depth < MAX_DEPTH) { /* deeper: logged from inside emit, twice: dropped */
+    t_depth++;
+    r = do_handler_emit(handler, record);
+    t_depth--;
+    if (r != NULL) {
+      Py_DECREF(r);
+    } else if (PyErr_ExceptionMatches(PyExc_RecursionError) ||
+               !PyErr_ExceptionMatches(PyExc_Exception) || handle_error(handler, record) < 0) {
+      goto fail_rv;
+    }
+  }
+  Py_DECREF(record);
+  return rv;
+fail_rv:
+  Py_DECREF(rv);
+fail:
+  Py_DECREF(record);
+  return NULL;
+}
+
+/* ---- the record factory -------------------------------------------------------------------- */
+
+/* RecordFactory(previous): a LogRecord factory wrapping the previous one. It reads the clock
+ * (CLOCK_REALTIME, ns) before calling it; unless the record's created is a second or more away
+ * from that instant (a factory that set its own time), it sets created = ns / 1e9,
+ * msecs = (ns % 1e9) // 1e6 and _otelbridge_ns = ns (Python 3.13's rule, one instant). Then
+ * `after(record)` when after is not None (the opt-in correlation fields, in Python). */
+typedef struct {
+  PyObject_HEAD PyObject *prev;
+  PyObject *after;
+  vectorcallfunc vectorcall;
+} Factory;
+
+static PyObject *factory_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf,
+                                    PyObject *kwnames) {
+  Factory *f = (Factory *)self;
+  struct timespec ts;
+  unsigned long long ns;
+  PyObject *rec, *o;
+  double created, cr;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ns = (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+  rec = PyObject_Vectorcall(f->prev, args, nargsf, kwnames);
+  if (rec == NULL) return NULL;
+  created = (double)ns / 1e9;
+  o = PyObject_GetAttr(rec, s_created);
+  if (o == NULL) goto fail;
+  cr = PyFloat_AsDouble(o);
+  Py_DECREF(o);
+  if (cr == -1.0 && PyErr_Occurred()) goto fail;
+  if (cr - created < 1.0 && created - cr < 1.0) {
+    PyObject *c = PyFloat_FromDouble(created),
+             *m = PyFloat_FromDouble((double)((ns % 1000000000ull) / 1000000ull)),
+             *n = PyLong_FromUnsignedLongLong(ns);
+    int err = c == NULL || m == NULL || n == NULL || PyObject_SetAttr(rec, s_created, c) < 0 ||
+              PyObject_SetAttr(rec, s_msecs, m) < 0 || PyObject_SetAttr(rec, s_ns, n) < 0;
+    Py_XDECREF(c);
+    Py_XDECREF(m);
+    Py_XDECREF(n);
+    if (err) goto fail;
+  }
+  if (f->after != NULL && f->after != Py_None) {
+    o = PyObject_CallOneArg(f->after, rec);
+    if (o == NULL) goto fail;
+    Py_DECREF(o);
+  }
+  return rec;
+fail:
+  Py_DECREF(rec);
+  return NULL;
+}
+
+static PyObject *factory_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+  PyObject *prev, *after = Py_None;
+  Factory *f;
+  static char *kw[] = {"previous", "after", NULL};
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:RecordFactory", kw, &prev, &after)) return NULL;
+  if (!PyCallable_Check(prev) || (after != Py_None && !PyCallable_Check(after))) {
+    PyErr_SetString(PyExc_TypeError, "RecordFactory: previous and after must be callable");
+    return NULL;
+  }
+  f = (Factory *)type->tp_alloc(type, 0);
+  if (f == NULL) return NULL;
+  f->prev = Py_NewRef(prev);
+  f->after = Py_NewRef(after);
+  f->vectorcall = factory_vectorcall;
+  return (PyObject *)f;
+}
+
+static int factory_traverse(PyObject *self, visitproc visit, void *arg) {
+  Py_VISIT(((Factory *)self)->prev);
+  Py_VISIT(((Factory *)self)->after);
+  return 0;
+}
+
+static int factory_clear(PyObject *self) {
+  Py_CLEAR(((Factory *)self)->prev);
+  Py_CLEAR(((Factory *)self)->after);
+  return 0;
+}
+
+static void factory_dealloc(PyObject *self) {
+  PyObject_GC_UnTrack(self);
+  factory_clear(self);
+  Py_TYPE(self)->tp_free(self);
+}
+
+static PyObject *factory_get_after(PyObject *self, void *unused) {
+  (void)unused;
+  return Py_NewRef(((Factory *)self)->after ? ((Factory *)self)->after : Py_None);
+}
+
+static int factory_set_after(PyObject *self, PyObject *v, void *unused) {
+  (void)unused;
+  if (v == NULL) v = Py_None;
+  if (v != Py_None && !PyCallable_Check(v)) {
+    PyErr_SetString(PyExc_TypeError, "after must be callable or None");
+    return -1;
+  }
+  Py_INCREF(v);
+  Py_XSETREF(((Factory *)self)->after, v);
+  return 0;
+}
+
+static PyObject *factory_get_prev(PyObject *self, void *unused) {
+  (void)unused;
+  return Py_NewRef(((Factory *)self)->prev ? ((Factory *)self)->prev : Py_None);
+}
+
+static PyGetSetDef factory_getset[] = {
+    {"after", factory_get_after, factory_set_after, "called with each record (or None)", NULL},
+    {"previous", factory_get_prev, NULL, "the wrapped factory", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyTypeObject FactoryType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "otelbridge._speedups.RecordFactory",
+    .tp_basicsize = sizeof(Factory),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "RecordFactory(previous, after=None): a LogRecord factory with exact ns times",
+    .tp_new = factory_new,
+    .tp_dealloc = factory_dealloc,
+    .tp_traverse = factory_traverse,
+    .tp_clear = factory_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(Factory, vectorcall),
+    .tp_getset = factory_getset,
+};
+
 static PyObject *emit_depth(PyObject *self, PyObject *unused) {
   (void)self;
   (void)unused;
@@ -1141,6 +1386,8 @@ static PyMethodDef methods[] = {
      "setup(reserved, event_key, LogRecord, scope_fn, ctx_fn, exc_fn, current_var)"},
     {"handler_emit", (PyCFunction)(void (*)(void))handler_emit, METH_FASTCALL,
      "handler_emit(handler, record): otelbridge.logging.Handler's emit, one library call"},
+    {"handler_handle", (PyCFunction)(void (*)(void))handler_handle, METH_FASTCALL,
+     "handler_handle(handler, flags, record): otelbridge.logging.Handler.handle, one call"},
     {"emit_depth", emit_depth, METH_NOARGS,
      "How many handler_emit calls this thread is inside (0 outside the handler)."},
     {"emit", (PyCFunction)(void (*)(void))emit, METH_FASTCALL,
@@ -1188,9 +1435,25 @@ PyMODINIT_FUNC PyInit__speedups(void) {
   INTERN(s_lineno, "lineno");
   INTERN(s_api_mod, "opentelemetry.trace");
   INTERN(s_cb, "_cb");
+  INTERN(s_filters, "filters");
+  INTERN(s_filter, "filter");
+  INTERN(s_emit, "emit");
+  INTERN(s_handleError, "handleError");
+  INTERN(s_msecs, "msecs");
 #undef INTERN
   if ((g_scopes = PyDict_New()) == NULL) return NULL;
   if ((g_level_texts = PyDict_New()) == NULL) return NULL;
   if ((AttrArrayType = PyType_FromSpec(&attrarray_spec)) == NULL) return NULL;
-  return PyModule_Create(&module);
+  if (PyType_Ready(&FactoryType) < 0) return NULL;
+  {
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    Py_INCREF(&FactoryType);
+    if (PyModule_AddObject(m, "RecordFactory", (PyObject *)&FactoryType) < 0) {
+      Py_DECREF(&FactoryType);
+      Py_DECREF(m);
+      return NULL;
+    }
+    return m;
+  }
 }

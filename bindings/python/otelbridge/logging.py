@@ -30,10 +30,10 @@ they go to stderr (see otelbridge/__init__.py).
 
 from __future__ import annotations
 
+import functools
 import logging
-import time
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 from . import _speedups
 from ._attrs import ANY, LOGS, safe_str as _safe_str, scope_get
@@ -121,34 +121,34 @@ def configure_correlation(log_format: Optional[str], log_level: Optional[str]) -
     logging.basicConfig(format=log_format or DEFAULT_LOGGING_FORMAT, level=level)
 
 
+def _correlate(rec: logging.LogRecord) -> None:
+    """The correlation fields of a record made now (the record factory's `after`)."""
+    ids = _log_ids()
+    if ids is None:
+        rec.otelTraceID = "0"
+        rec.otelSpanID = "0"
+        rec.otelTraceSampled = False
+    else:
+        rec.otelTraceID, rec.otelSpanID, rec.otelTraceSampled = ids
+    rec.otelServiceName = _service_name
+
+
 def install_record_factory() -> None:
     """Wraps the current LogRecord factory so that records carry their creation time in integer
     nanoseconds (and record.created/msecs are derived from that same instant, as Python 3.13
-    does), and the correlation fields once enable_correlation_fields() ran. Idempotent."""
+    does), and the correlation fields once enable_correlation_fields() ran. Idempotent.
+
+    The wrapper is otelbridge._speedups.RecordFactory (C: one clock_gettime(CLOCK_REALTIME)
+    before the previous factory runs; a record whose created is a second or more away from that
+    instant came from a factory that set its own time and is left alone). The correlation fields
+    stay in Python (_correlate, opt-in)."""
     global _installed_factory
+    after = _correlate if _correlation else None
     prev = logging.getLogRecordFactory()
     if prev is _installed_factory:
+        cast(Any, prev).after = after
         return
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        ns = time.time_ns()
-        rec = prev(*args, **kwargs)
-        created = ns / 1e9
-        if abs(rec.created - created) < 1.0:  # not a factory that set its own time
-            rec.created = created
-            rec.msecs = (ns % 1_000_000_000) // 1_000_000 + 0.0
-            rec._otelbridge_ns = ns
-        if _correlation:
-            ids = _log_ids()
-            if ids is None:
-                rec.otelTraceID = "0"
-                rec.otelSpanID = "0"
-                rec.otelTraceSampled = False
-            else:
-                rec.otelTraceID, rec.otelSpanID, rec.otelTraceSampled = ids
-            rec.otelServiceName = _service_name
-        return rec
-
+    factory = _speedups.RecordFactory(prev, after)
     _installed_factory = factory
     logging.setLogRecordFactory(factory)
 
@@ -255,8 +255,19 @@ class Handler(logging.Handler):
             from . import python_setting
             code_attributes = _truthy(python_setting("OTEL_PYTHON_LOG_CODE_ATTRIBUTES", "false"))
         self.code_attributes = bool(code_attributes)
+        cls = type(self)
+        if cls.handle is Handler.handle:
+            # The hot path: handle() as one C call (otelbridge._speedups.handler_handle), bound
+            # to this instance. flags: 1 = the class overrides emit (called instead of the C
+            # emit), 2 = it overrides filter (always called). A subclass that overrides handle
+            # keeps its own.
+            flags = (1 if cls.emit is not Handler.emit else 0) | \
+                    (2 if cls.filter is not logging.Filterer.filter else 0)
+            self.handle = functools.partial(_handler_handle, self, flags)  # type: ignore[method-assign]
 
     def handle(self, record: logging.LogRecord) -> Any:  # type: ignore[override]
+        # What the per-instance C handle (see __init__) does, for instances made without
+        # Handler.__init__ and for subclasses calling super().handle().
         rv = self.filter(record)
         if rv:
             if isinstance(rv, logging.LogRecord):  # Python 3.12+: a filter may return a record
@@ -299,3 +310,4 @@ def _exc_attrs(exc_info: Any) -> Optional[AttrList]:
 _speedups.setup(_RESERVED, _EVENT_NAME_KEY, logging.LogRecord, _scope_addr, _log_ctx_bytes,
                 _exc_attrs, _current_span_var)
 _handler_emit = _speedups.handler_emit
+_handler_handle = _speedups.handler_handle
