@@ -336,6 +336,54 @@ def test_number_types_cache_and_bound(pkg_dir, tmp_path):
     assert r.stderr == "", r.stderr
 
 
+# ---- the C record path: call forms and what falls back to Python ---------------------------------
+
+CALLS = r"""
+start()
+m = om.get_meter("calls")
+c = m.create_counter("c")          # int: its first add is an int
+c.add(1, {"a": "x"})
+c.add(2, attributes={"a": "x"})
+c.add(4, {"a": "x"}, None)
+c.add(8, attributes={"a": "x"}, context=None)
+c.add(16, [("a", "x")])            # pairs instead of a mapping
+c.add(1.6, {"a": "x"})             # a float on an int instrument: rounded (2)
+c.add(True, {"a": "x"})            # bool is an int: 1
+c.add("32", {"a": "x"})            # not a number: dropped, no exception
+c.add(1 << 70, {"a": "x"})         # beyond int64: dropped
+c.add(64, 5)                       # attributes that are not a mapping: dropped
+c.add(float("nan"), {"a": "x"})    # dropped
+errors = []
+for bad in ((), (1, {}, None, 5)):
+    try:
+        c.add(*bad)
+    except TypeError:
+        errors.append(len(bad))
+h = m.create_histogram("h")
+h.record(3, {"a": "x"})            # an int on a double instrument: exact
+h.record("x")                      # dropped
+b = c.bind({"a": "y"})
+b.add(5)
+b.add(2.5)                         # rounded half to even: 2
+b.add(None)                        # dropped
+b.record(1)
+report["type_errors"] = errors
+collect()
+done()
+"""
+
+
+def test_record_path_call_forms_and_fallbacks(pkg_dir, tmp_path):
+    r, rep = run(pkg_dir, tmp_path, CALLS)
+    assert rep["type_errors"] == [0, 4], rep
+    ms = Collections(tmp_path / "out.bin", rep["offsets"]).metrics(0)
+    vals = {k: num(p) for k, p in points(ms[("calls", "c")]).items()}
+    assert vals == {A(a="x"): ("as_int", 1 + 2 + 4 + 8 + 16 + 2 + 1), A(a="y"): ("as_int", 8)}
+    h = points(ms[("calls", "h")])[A(a="x")]
+    assert (h.count, h.sum) == (1, 3.0)
+    assert r.stderr == "", r.stderr
+
+
 # ---- callbacks: one raises, one is slow, the others are still exported ---------------------------
 
 CALLBACKS = r'''

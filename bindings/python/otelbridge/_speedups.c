@@ -1178,6 +1178,111 @@ static PyObject *span_end(PyObject *self, PyObject *const *args, Py_ssize_t narg
   return PyLong_FromLong(otel_span_end(h, t));
 }
 
+/* ---- metrics ------------------------------------------------------------------------------- */
+
+/* The measurement as the instrument's number type; 0 when it converts as it is, 1 when the
+ * Python fallback must decide (a float on an int instrument, a huge int, not a number), -1 on
+ * an error that is not an Exception. */
+static int metric_number(PyObject *v, int is_int, int64_t *i, double *d) {
+  if (is_int) {
+    int overflow = 0;
+    long long x;
+    if (!PyLong_Check(v)) return 1;
+    x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (x == -1 && PyErr_Occurred()) return -1;
+    if (overflow) return 1;
+    *i = (int64_t)x;
+    return 0;
+  }
+  if (PyFloat_CheckExact(v)) {
+    *d = PyFloat_AS_DOUBLE(v);
+    return 0;
+  }
+  if (PyLong_Check(v)) {
+    *d = PyLong_AsDouble(v);
+    if (*d == -1.0 && PyErr_Occurred()) {
+      PyErr_Clear();
+      return 1;
+    }
+    return 0;
+  }
+  return 1;
+}
+
+/* One measurement, with the GIL held (the library call never blocks):
+ *   metric_record(instrument, is_int, fallback, amount, attributes=None, context=None)
+ *   bound_record(bound, is_int, fallback, amount)
+ * The first three are bound once (functools.partial): the rest is the instrument's add/record/set
+ * signature. What does not convert here (see metric_number; attributes that are not a mapping or
+ * pairs) goes to fallback(amount, attributes), which never raises. Returns None. */
+static PyObject *measure(int bound, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+  PyObject *amount, *attributes = Py_None;
+  void *target;
+  int is_int, r;
+  int64_t i = 0;
+  double d = 0;
+  conv_t c;
+  Py_ssize_t k, nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  if (nargs < 4 || nargs > (bound ? 4 : 6)) goto usage;
+  for (k = 0; k < nkw; k++) { /* attributes=..., context=... (ignored: no exemplars) */
+    PyObject *name = PyTuple_GET_ITEM(kwnames, k);
+    if (!bound && PyUnicode_CompareWithASCIIString(name, "attributes") == 0 && nargs < 5)
+      attributes = args[nargs + k];
+    else if (bound || PyUnicode_CompareWithASCIIString(name, "context") != 0 || nargs == 6)
+      goto usage;
+  }
+  if (!bound && nargs >= 5) attributes = args[4];
+  target = addr_of(args[0]);
+  if (target == NULL) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "instrument must be an address");
+    return NULL;
+  }
+  is_int = PyObject_IsTrue(args[1]);
+  if (is_int < 0) return NULL;
+  amount = args[3];
+  r = metric_number(amount, is_int, &i, &d);
+  if (r < 0) return NULL;
+  if (r > 0) return PyObject_CallFunctionObjArgs(args[2], amount, attributes, NULL);
+  if (bound) {
+    if (is_int)
+      otel_bound_record_i64((otel_bound *)target, i);
+    else
+      otel_bound_record_f64((otel_bound *)target, d);
+    Py_RETURN_NONE;
+  }
+  conv_init_mode(&c, MODE_LOGS);
+  if (add_attrs(&c, attributes) < 0) {
+    conv_free(&c);
+    if (!PyErr_ExceptionMatches(PyExc_Exception)) return NULL;
+    PyErr_Clear();
+    return PyObject_CallFunctionObjArgs(args[2], amount, attributes, NULL);
+  }
+  if (is_int)
+    otel_metric_record_i64((otel_instrument *)target, i, c.attrs, (size_t)c.n);
+  else
+    otel_metric_record_f64((otel_instrument *)target, d, c.attrs, (size_t)c.n);
+  conv_free(&c);
+  Py_RETURN_NONE;
+usage:
+  PyErr_SetString(PyExc_TypeError,
+                  bound ? "bound_record(bound, is_int, fallback, amount)"
+                        : "metric_record(instrument, is_int, fallback, amount, attributes=None, "
+                          "context=None)");
+  return NULL;
+}
+
+static PyObject *metric_record(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *kwnames) {
+  (void)self;
+  return measure(0, args, nargs, kwnames);
+}
+
+static PyObject *bound_record(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames) {
+  (void)self;
+  return measure(1, args, nargs, kwnames);
+}
+
 /* ---- attrs() and attrs_debug(): the conversion as an object, read back (tests)
  * ---------------------------------------- */
 
@@ -1397,6 +1502,10 @@ static PyMethodDef methods[] = {
      "trace_state, attrs) -> (handle, ctx bytes) | status"},
     {"span_end", (PyCFunction)(void (*)(void))span_end, METH_FASTCALL,
      "span_end(handle, end_ns) -> status"},
+    {"metric_record", (PyCFunction)(void (*)(void))metric_record, METH_FASTCALL | METH_KEYWORDS,
+     "metric_record(instrument, is_int, fallback, amount, attributes=None, context=None)"},
+    {"bound_record", (PyCFunction)(void (*)(void))bound_record, METH_FASTCALL | METH_KEYWORDS,
+     "bound_record(bound, is_int, fallback, amount)"},
     {"attrs", (PyCFunction)(void (*)(void))attrs_new, METH_FASTCALL,
      "attrs(attrs, mode) -> AttrArray (.address, len()): the converted otel_attr array; mode 0 "
      "logs, 1 spans, 2 OTLP AnyValues"},

@@ -26,14 +26,13 @@ We pick the type the way the SDK's output would be for an instrument fed one typ
 Names follow the spec's syntax (a letter, then letters, digits, '_', '.', '-', '/'; at most 255)
 and units are ASCII of at most 63 characters: anything else raises InstrumentError at creation.
 
-The record path is one call into the library, with no Python lock. The otel_attr array built for
-an attributes dict is cached, keyed by the tuple of its items (and, when a value is not a str,
-the tuple of the values' types, since 1, 1.0 and True are equal keys in Python but different
-attribute values). The cache is bounded (it is cleared when it reaches _CACHE_MAX entries) and
-shared by every instrument. Each instrument also binds the first _BOUND_MAX attribute sets it
-sees (otel_instrument_bind, same key), so a repeated set goes straight to its series.
-bind(attributes) does that explicitly and returns an object whose add() / record() / set()
-skips the key as well.
+The record path: once an instrument exists in the engine, its add() / record() / set() is an
+instance attribute bound to otelbridge._speedups.metric_record (functools.partial): one C call
+that converts the attributes on the stack and calls the library with the GIL held (the call never
+blocks), with no Python frame and no Python lock. The library finds an existing series from the
+attributes as given (no cache here: 1, 1.0 and True are different attribute values, and a dict
+may change between calls). bind(attributes) returns an object whose add() / record() / set()
+skips the attribute conversion and the series lookup as well.
 
 Lifecycle. Meters and instruments may be created before otelbridge.configure(): synchronous ones
 resolve on their first measurement after it (measurements before it are dropped), observable ones
@@ -49,6 +48,7 @@ the SDK does. A slow callback delays the collection (the engine waits for it) bu
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import sys
@@ -61,7 +61,8 @@ from typing import (Any, Callable, Dict, Generator, Iterable, List, Mapping, Opt
 
 from . import OtelBridgeError, _add_hooks
 from ._native import ffi, lib
-from ._attrs import LOGS, convert as _attrs_convert, utf8 as _utf8
+from ._attrs import LOGS, convert as _attrs_convert, scope_get as _scope_get, utf8 as _utf8
+from ._speedups import bound_record as _bound_record, metric_record as _metric_record
 
 __all__ = [
     "get_meter", "Meter", "Counter", "UpDownCounter", "Histogram", "Gauge", "ObservableCounter",
@@ -85,9 +86,6 @@ _DOUBLE = 2
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_./\-]{0,254}")
 _UNIT_RE = re.compile(r"[\x00-\x7F]{0,63}")
 
-_CACHE_MAX = 4096
-_BOUND_MAX = 1024
-_MANY = object()
 _E_INVALID_ARG = -1
 
 
@@ -127,40 +125,6 @@ class Observation:
 
 CallbackResult = Iterable[Any]
 Callback = Union[Callable[[Any], CallbackResult], Generator[CallbackResult, Any, None]]
-
-
-# ---- attributes ---------------------------------------------------------------------------------
-
-# key -> (otel_attr * or NULL, n, the conversion's owner, value types or None)
-_cache: Dict[Any, Tuple[Any, int, Any, Optional[Tuple[type, ...]]]] = {}
-_NULL = ffi.NULL
-
-
-def _convert(attributes: Mapping[str, Any]) -> Tuple[Any, int, Any, Optional[Tuple[type, ...]]]:
-    items = list(attributes.items())
-    c_attrs, n, owner = _attrs_convert(items, LOGS)  # the attribute rules, in C (_speedups)
-    types: Optional[Tuple[type, ...]] = None
-    if not all(type(v) is str for _, v in items):
-        types = tuple(type(v) for _, v in items)
-    return (c_attrs, n, owner, types)
-
-
-def _lookup(attributes: Mapping[str, Any]) -> Tuple[Any, int, Any, Optional[Tuple[type, ...]]]:
-    """The cached conversion of attributes (the slow path of _attrs' inline lookup)."""
-    try:
-        key = tuple(attributes.items())
-        e = _cache.get(key)
-    except TypeError:  # an unhashable value (a list): convert every time
-        return _convert(attributes)
-    if e is not None:
-        if e[3] is None or e[3] == tuple(map(type, attributes.values())):
-            return e
-        return _convert(attributes)  # 1 vs 1.0 vs True: equal keys, different attributes
-    e = _convert(attributes)
-    if len(_cache) >= _CACHE_MAX:
-        _cache.clear()  # bounded; a thread using an old entry still holds it
-    _cache[key] = e
-    return e
 
 
 # ---- engine state -------------------------------------------------------------------------------
@@ -265,16 +229,11 @@ class Meter:
         if scope is None:
             if not _engine_ready():
                 return None
-            nb = _utf8(self._name or "")
-            vb = _utf8(self._version or "")
-            sb = _utf8(self._schema_url or "")
-            c_attrs, n, keep, _ = _convert(self._attributes) if self._attributes else (
-                ffi.NULL, 0, None, None)
-            out = ffi.new("otel_scope **")
-            st = lib.otel_scope_get(ffi.NULL, _ostr(nb), _ostr(vb), _ostr(sb), c_attrs, n, out)
-            if st != 0:
+            scope = _scope_get(self._name or "", self._version, self._schema_url,
+                               self._attributes)
+            if scope is None:
                 return None
-            scope = self._scope = out[0]
+            self._scope = scope
         return scope
 
     # -- synchronous
@@ -327,7 +286,10 @@ def get_meter(name: str, version: Optional[str] = None, schema_url: Optional[str
 # ---- synchronous instruments --------------------------------------------------------------------
 
 class _Sync:
-    """Common state of the synchronous instruments. _inst is the native instrument once known."""
+    """Common state of the synchronous instruments. _inst is the native instrument once known;
+    from then on the instance's `_verb` method (add / record / set) is the C record path."""
+
+    _verb = "add"
 
     def __init__(self, meter: Meter, kind: int, name: str, unit: str, description: str,
                  value_type: Optional[type]) -> None:
@@ -341,12 +303,7 @@ class _Sync:
         self._number = _value_type(value_type, name)
         self._bounds: Optional[List[float]] = None
         self._inst: Any = None
-        self._rec: Any = lib.otel_metric_record_f64
-        self._brec: Any = lib.otel_bound_record_f64
-        # attribute items -> (bound series, type check): a hit skips the conversion and the
-        # library's canonicalisation and series lookup
-        self._bcache: Dict[Any, Tuple[Any, Any, Any]] = {}
-        self._bget = self._bcache.get
+        self._addr = 0
         if self._number is not None:
             self._create(self._number)
 
@@ -366,9 +323,12 @@ class _Sync:
                                       f"{ffi.string(lib.otel_status_str(st)).decode()}")
             return None  # shut down meanwhile: stay inert
         self._number = number
-        self._rec = lib.otel_metric_record_i64 if number == _INT else lib.otel_metric_record_f64
-        self._brec = lib.otel_bound_record_i64 if number == _INT else lib.otel_bound_record_f64
         self._inst = out[0]
+        self._addr = int(ffi.cast("uintptr_t", out[0]))
+        # The record path from now on: add/record/set(amount, attributes=None, context=None)
+        # straight into C (the instance attribute hides the class's method).
+        self.__dict__[self._verb] = functools.partial(_metric_record, self._addr,
+                                                      number == _INT, self._slow)
         return self._inst
 
     def _resolve(self, amount: Any) -> Any:
@@ -380,76 +340,22 @@ class _Sync:
         except InstrumentError:
             return None
 
-    def _slow(self, inst: Any, amount: Any, attributes: Attributes) -> None:
-        # The value did not convert (a float on an int instrument, a non-number) or the
-        # attributes were not a mapping: never raise from a measurement.
+    def _slow(self, amount: Any, attributes: Attributes) -> None:
+        # What the C path did not take: a float on an int instrument (rounded), a huge int, a
+        # non-number, attributes that are not a mapping. Never raises from a measurement.
         try:
-            if self._number == _INT:
-                if not isinstance(amount, int):
-                    amount = float(amount)
-                    if not math.isfinite(amount):
-                        return
-                    amount = int(round(amount))
-                if not -(1 << 63) <= amount < (1 << 63):
-                    return
-            else:
-                amount = float(amount)
-            c, n = ffi.NULL, 0
-            keep = None
-            if attributes:
-                c, n, keep, _ = _lookup(attributes)
-            self._rec(inst, amount, c, n)
-            del keep
+            amount = _coerce(amount, self._number == _INT)
+            if amount is not None:
+                _metric_record(self._addr, self._number == _INT, _drop, amount, attributes)
         except Exception:
             pass
 
     def _measure(self, amount: Number, attributes: Attributes = None,
                  context: Any = None) -> None:
-        # The record path (add/set/record of the subclasses are this very function).
-        inst = self._inst
-        if inst is None:
-            inst = self._resolve(amount)
-            if inst is None:
-                return
-        try:
-            if attributes:
-                e = self._bget(tuple(attributes.items()))
-                # e = (bound, None, None) for str values only, (bound, key, type) for one
-                # non-str value, (bound, _MANY, types) otherwise: equal keys, same value types
-                if e is not None and (e[1] is None or (
-                        type(attributes[e[1]]) is e[2] if e[1] is not _MANY
-                        else e[2] == tuple(map(type, attributes.values())))):
-                    self._brec(e[0], amount)
-                else:
-                    self._miss(inst, amount, attributes)
-            else:
-                self._rec(inst, amount, _NULL, 0)
-        except (TypeError, OverflowError, AttributeError):
-            self._slow(inst, amount, attributes)
-
-    def _miss(self, inst: Any, amount: Any, attributes: Mapping[str, Any]) -> None:
-        """Records through the attribute cache, then binds the set for the next time (at most
-        _BOUND_MAX sets per instrument; a set equal to a cached one with other value types, like
-        {"b": 2.0} after {"b": 2}, always takes this path)."""
-        e = _lookup(attributes)
-        self._rec(inst, amount, e[0], e[1])
-        bc = self._bcache
-        if len(bc) >= _BOUND_MAX:
+        # Only until the instrument exists in the engine (then the instance's C path is used).
+        if self._inst is None and self._resolve(amount) is None:
             return
-        try:
-            key = tuple(attributes.items())
-            if key in bc:
-                return
-        except TypeError:  # unhashable values
-            return
-        types = e[3]
-        check: Tuple[Any, Any] = (None, None)
-        if types is not None:
-            odd = [i for i, t in enumerate(types) if t is not str]
-            check = (key[odd[0]][0], types[odd[0]]) if len(odd) == 1 else (_MANY, types)
-        out = ffi.new("otel_bound **")
-        if lib.otel_instrument_bind(inst, e[0], e[1], out) == 0:
-            bc[key] = (out[0],) + check
+        getattr(self, self._verb)(amount, attributes)
 
     def bind(self, attributes: Attributes = None) -> "BoundInstrument":
         """The series for one attribute set: its add()/record()/set() skips the attribute
@@ -457,54 +363,67 @@ class _Sync:
         return BoundInstrument(self, attributes)
 
 
+def _drop(amount: Any, attributes: Any) -> None:
+    pass
+
+
+def _coerce(amount: Any, as_int: bool) -> Optional[Number]:
+    """amount as the instrument's number type, or None when it is not one: a float on an int
+    instrument is rounded, a non-finite one or an int beyond int64 dropped. Numbers of other
+    types (Decimal, numpy) convert with float(); text is not a number."""
+    if isinstance(amount, (str, bytes, bytearray)):
+        return None
+    if as_int:
+        if not isinstance(amount, int):
+            amount = float(amount)
+            if not math.isfinite(amount):
+                return None
+            amount = int(round(amount))
+        return amount if -(1 << 63) <= amount < (1 << 63) else None
+    return float(amount)
+
+
 class BoundInstrument:
     """An instrument bound to one attribute set (otel_instrument_bind). add(), record() and
-    set() are the same operation; use the one that reads right for the instrument."""
+    set() are the same operation; use the one that reads right for the instrument. Once bound,
+    they are one C call (otelbridge._speedups.bound_record) with no conversion and no lookup."""
 
     def __init__(self, parent: _Sync, attributes: Attributes) -> None:
         self._parent = parent
         self._attributes = dict(attributes) if attributes else None
-        self._bound: Any = None
-        self._rec: Any = None
-        self._int = False
+        self._addr = 0
 
-    def _bind(self, amount: Any) -> Any:
+    def _bind(self, amount: Any) -> bool:
         p = self._parent
         inst = p._inst
         if inst is None:
             inst = p._resolve(amount)
             if inst is None:
-                return None
-        c, n, keep = ffi.NULL, 0, None
-        if self._attributes:
-            c, n, keep, _ = _convert(self._attributes)
+                return False
+        c, n, keep = _attrs_convert(self._attributes, LOGS) if self._attributes else (
+            ffi.NULL, 0, None)
         out = ffi.new("otel_bound **")
         if lib.otel_instrument_bind(inst, c, n, out) != 0:
-            return None
-        self._int = p._number == _INT
-        self._rec = lib.otel_bound_record_i64 if self._int else lib.otel_bound_record_f64
-        self._bound = out[0]
-        return self._bound
+            return False
+        del keep
+        self._addr = int(ffi.cast("uintptr_t", out[0]))
+        fast = functools.partial(_bound_record, self._addr, p._number == _INT, self._slow)
+        self.__dict__.update(add=fast, record=fast, set=fast)
+        return True
+
+    def _slow(self, amount: Any, attributes: Any) -> None:
+        try:
+            as_int = self._parent._number == _INT
+            amount = _coerce(amount, as_int)
+            if amount is not None:
+                _bound_record(self._addr, as_int, _drop, amount)
+        except Exception:
+            pass
 
     def add(self, amount: Number) -> None:
-        b = self._bound
-        if b is None:
-            b = self._bind(amount)
-            if b is None:
-                return
-        try:
-            self._rec(b, amount)
-        except (TypeError, OverflowError):
-            try:
-                v = float(amount)
-                if self._int:
-                    if not math.isfinite(v):
-                        return
-                    self._rec(b, int(round(v)))
-                else:
-                    self._rec(b, v)
-            except Exception:
-                pass
+        # Only until bound (then the instance's C path is used).
+        if self._bind(amount):
+            self.add(amount)
 
     record = add
     set = add
@@ -525,12 +444,16 @@ class UpDownCounter(_Sync):
 class Gauge(_Sync):
     """The last value set, per attribute set."""
 
+    _verb = "set"
+
     set = _Sync._measure
 
 
 class Histogram(_Sync):
     """A distribution (explicit buckets; OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION
     may make it exponential). Always a double instrument."""
+
+    _verb = "record"
 
     def __init__(self, meter: Meter, name: str, unit: str, description: str,
                  boundaries: Optional[Sequence[float]]) -> None:
@@ -677,7 +600,7 @@ class _Observable:
                         if not math.isfinite(value):
                             continue
                     if attributes:
-                        c, n, keep, _ = _lookup(attributes)
+                        c, n, keep = _attrs_convert(attributes, LOGS)
                         observe(observer, value, c, n)
                     else:
                         observe(observer, value, ffi.NULL, 0)
