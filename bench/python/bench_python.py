@@ -44,6 +44,7 @@ Each case runs --repeat times; the table shows the median run by app us/op.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import subprocess
@@ -115,6 +116,36 @@ def _otelbridge_configure(endpoint: str, signal: str, queue: int) -> None:
     otelbridge.configure(attach_handler=False, **settings)
 
 
+def _otelbridge_source(what: str, impl: str, endpoint: str, signal: str, queue: int
+                       ) -> Tuple[Any, Callable[[], None]]:
+    """(tracer or meter "bench", flush) on otelbridge, what = "trace" or "metrics": impl
+    "otelbridge" uses the native API (otelbridge.<what>.get_tracer / get_meter), any other the
+    opentelemetry-api with otelbridge.api.<what>'s provider set. NotAvailable when a module is
+    missing (imported before configure(), as each case always did)."""
+    get, provider_name, set_provider = (
+        ("get_tracer", "TracerProvider", "set_tracer_provider") if what == "trace" else
+        ("get_meter", "MeterProvider", "set_meter_provider"))
+    try:
+        if impl == "otelbridge":
+            native = importlib.import_module("otelbridge." + what)
+        else:
+            api = importlib.import_module("opentelemetry." + what)
+            api_mod = importlib.import_module("otelbridge.api." + what)
+            provider = getattr(api_mod, provider_name, None)
+            if provider is None:  # as `from otelbridge.api.<what> import <Provider>` would
+                raise ImportError(f"cannot import name {provider_name!r} from {api_mod.__name__!r}")
+    except ImportError as e:
+        raise NotAvailable(str(e))
+    _otelbridge_configure(endpoint, signal, queue)
+    import otelbridge
+    if impl == "otelbridge":
+        source = getattr(native, get)("bench")
+    else:
+        getattr(api, set_provider)(provider())
+        source = getattr(api, get)("bench")
+    return source, lambda: otelbridge.flush(None) and None
+
+
 def _setup(signal: str, impl: str, endpoint: str, queue: int
            ) -> Tuple[Callable[[int], None], Callable[[], None]]:
     """Returns (op(i), flush()) for the case."""
@@ -164,24 +195,7 @@ def _setup(signal: str, impl: str, endpoint: str, queue: int
             tracer: Any = tp.get_tracer("bench")
             flush = lambda: tp.force_flush(120_000) and None  # noqa: E731
         else:
-            try:
-                if impl == "otelbridge":
-                    import otelbridge.trace as ot
-                    getter = ot.get_tracer
-                else:
-                    from opentelemetry import trace as api_trace
-                    from otelbridge.api.trace import TracerProvider as OtbTP
-                    getter = None
-            except ImportError as e:
-                raise NotAvailable(str(e))
-            _otelbridge_configure(endpoint, signal, queue)
-            import otelbridge
-            if getter is not None:
-                tracer = getter("bench")
-            else:
-                api_trace.set_tracer_provider(OtbTP())
-                tracer = api_trace.get_tracer("bench")
-            flush = lambda: otelbridge.flush(None) and None  # noqa: E731
+            tracer, flush = _otelbridge_source("trace", impl, endpoint, signal, queue)
         start = tracer.start_as_current_span
 
         def op(i: int) -> None:
@@ -202,24 +216,7 @@ def _setup(signal: str, impl: str, endpoint: str, queue: int
         meter: Any = mp.get_meter("bench")
         flush = lambda: mp.force_flush(120_000) and None  # noqa: E731
     else:
-        try:
-            if impl == "otelbridge":
-                import otelbridge.metrics as om
-                mgetter = om.get_meter
-            else:
-                from opentelemetry import metrics as api_metrics
-                from otelbridge.api.metrics import MeterProvider as OtbMP
-                mgetter = None
-        except ImportError as e:
-            raise NotAvailable(str(e))
-        _otelbridge_configure(endpoint, signal, queue)
-        import otelbridge
-        if mgetter is not None:
-            meter = mgetter("bench")
-        else:
-            api_metrics.set_meter_provider(OtbMP())
-            meter = api_metrics.get_meter("bench")
-        flush = lambda: otelbridge.flush(None) and None  # noqa: E731
+        meter, flush = _otelbridge_source("metrics", impl, endpoint, signal, queue)
     add = meter.create_counter("bench.orders").add
 
     def op(i: int) -> None:

@@ -32,6 +32,16 @@ COLLECTOR_DIR = HERE.parent / "collector"
 _BINARY: str | None = None
 
 
+def json_attrs(obj: dict) -> dict:
+    """{key: value} of an OTLP/JSON object's `attributes` (resource, span, log record, data
+    point), each AnyValue read as its one member (None when it has none)."""
+    out = {}
+    for kv in obj.get("attributes", []) or []:
+        v = kv.get("value", {})
+        out[kv["key"]] = next(iter(v.values())) if v else None
+    return out
+
+
 class CollectorError(AssertionError):
     pass
 

@@ -76,12 +76,29 @@ def load_json_line(line: str) -> dict:
 
 
 def hex_ids_to_base64(doc: dict) -> dict:
+    """OTLP/JSON writes log records' trace and span ids as hex; proto3 JSON (json_format) wants
+    base64."""
     for rl in doc.get("resourceLogs", []) or []:
         for sl in rl.get("scopeLogs", []) or []:
             for rec in sl.get("logRecords", []) or []:
                 for k in ("traceId", "spanId"):
                     if k in rec and isinstance(rec[k], str):
                         rec[k] = base64.b64encode(bytes.fromhex(rec[k])).decode("ascii")
+    return doc
+
+
+def trace_hex_ids_to_base64(doc: dict) -> dict:
+    """The same for traces: span, parent span and link ids."""
+    for rs in doc.get("resourceSpans", []) or []:
+        for ss in rs.get("scopeSpans", []) or []:
+            for sp in ss.get("spans", []) or []:
+                for k in ("traceId", "spanId", "parentSpanId"):
+                    if isinstance(sp.get(k), str):
+                        sp[k] = base64.b64encode(bytes.fromhex(sp[k])).decode("ascii")
+                for ln in sp.get("links", []) or []:
+                    for k in ("traceId", "spanId"):
+                        if isinstance(ln.get(k), str):
+                            ln[k] = base64.b64encode(bytes.fromhex(ln[k])).decode("ascii")
     return doc
 
 

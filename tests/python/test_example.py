@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+from collector import json_attrs
 from pybinding import free_port, wait_http_ready
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,14 +21,6 @@ EXAMPLE = REPO / "examples" / "python"
 N_OK = 5
 # The example uses otelbridge.trace and otelbridge.metrics; until both are in this checkout it
 # cannot start, and the test is an expected (strict) failure instead of an error.
-
-
-def _attrs(obj: dict) -> dict:
-    out = {}
-    for kv in obj.get("attributes", []) or []:
-        v = kv.get("value", {})
-        out[kv["key"]] = next(iter(v.values())) if v else None
-    return out
 
 
 def _spans(rx) -> list[tuple[dict, dict, dict]]:
@@ -95,7 +88,7 @@ def test_example_app_telemetry_arrives(rx, pkg_dir, tmp_path):
     by_id = {sp["spanId"]: sp for _, _, sp in spans}
     for res, scope, sp in spans:
         assert scope["name"] == "shop.api"
-        assert _attrs(res)["service.name"] == "shop-api"
+        assert json_attrs(res)["service.name"] == "shop-api"
         if sp["name"] != "place_order":
             parent = by_id[sp["parentSpanId"]]
             assert parent["name"] == "place_order" and parent["traceId"] == sp["traceId"]
@@ -112,7 +105,7 @@ def test_example_app_telemetry_arrives(rx, pkg_dir, tmp_path):
         if body == "order placed":
             assert span["name"] == "place_order"
             assert rec["severityText"] == "INFO"
-            a = _attrs(rec)
+            a = json_attrs(rec)
             assert a["shop.sku"] == "tea" and int(a["shop.quantity"]) == 2
             assert a["shop.total"] == 9.0 and a["shop.payment"] == "card"
         elif body == "out of stock":
@@ -125,7 +118,7 @@ def test_example_app_telemetry_arrives(rx, pkg_dir, tmp_path):
     placed = m["shop.orders.placed"][-1]
     points = placed["sum"]["dataPoints"]
     assert len(points) == 1 and int(points[0]["asInt"]) == N_OK
-    assert _attrs(points[0]) == {"shop.sku": "tea", "shop.payment": "card"}
+    assert json_attrs(points[0]) == {"shop.sku": "tea", "shop.payment": "card"}
     assert placed["unit"] == "{order}"
     dur = m["shop.checkout.duration"][-1]
     hp = dur["histogram"]["dataPoints"]

@@ -29,6 +29,9 @@ from pathlib import Path
 
 import pytest
 
+from collector import json_attrs
+from pybinding import free_port
+
 N_REQUESTS = 200
 WORKERS = 4
 
@@ -63,12 +66,6 @@ def app(environ, start_response):
 '''
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(port: int, rid: str) -> int:
     deadline = time.monotonic() + 10
     while True:
@@ -99,19 +96,11 @@ def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30) -> N
     raise AssertionError("gunicorn did not listen within %s s" % timeout)
 
 
-def _attrs(obj: dict) -> dict:
-    out = {}
-    for kv in obj.get("attributes", []) or []:
-        v = kv.get("value", {})
-        out[kv["key"]] = next(iter(v.values())) if v else None
-    return out
-
-
 @pytest.mark.parametrize("preload", [False, True], ids=["no-preload", "preload"])
 def test_gunicorn_sync_workers_lose_nothing_and_duplicate_nothing(rx, pkg_dir, tmp_path,
                                                                    preload):
     (tmp_path / "gunicorn_app.py").write_text(textwrap.dedent(APP))
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items()
            if not (k.startswith("OTEL_") or k.startswith("OTELBRIDGE_"))}
     env.update(PYTHONPATH=f"{tmp_path}{os.pathsep}{pkg_dir}",
@@ -159,8 +148,8 @@ def test_gunicorn_sync_workers_lose_nothing_and_duplicate_nothing(rx, pkg_dir, t
     assert len(records) == N_REQUESTS, f"{len(records)} log records for {N_REQUESTS} requests"
     seen = Counter()
     for resource, scope, rec in records:
-        rattrs = _attrs(resource)
-        attrs = _attrs(rec)
+        rattrs = json_attrs(resource)
+        attrs = json_attrs(rec)
         rid = attrs["request.id"]
         seen[rid] += 1
         assert scope.get("name") == "gunicorn_app"
@@ -170,7 +159,7 @@ def test_gunicorn_sync_workers_lose_nothing_and_duplicate_nothing(rx, pkg_dir, t
             f"{rid} was served by {served_by[rid]} but its record says {rattrs['process.pid']}")
     assert set(seen) == set(rids), "lost: %s" % sorted(set(rids) - set(seen))[:10]
     assert max(seen.values()) == 1, "twice: %s" % [r for r, c in seen.items() if c > 1][:10]
-    per_pid_records = Counter(int(_attrs(r)["process.pid"]) for r, _, _ in records)
+    per_pid_records = Counter(int(json_attrs(r)["process.pid"]) for r, _, _ in records)
     assert per_pid_records == Counter(pids)
 
     if not (Path(pkg_dir) / "otelbridge" / "trace.py").exists():
@@ -179,14 +168,14 @@ def test_gunicorn_sync_workers_lose_nothing_and_duplicate_nothing(rx, pkg_dir, t
     spans = {}
     for req in rx.read_traces():
         for rs in req.get("resourceSpans", []):
-            pid = int(_attrs(rs.get("resource", {}))["process.pid"])
+            pid = int(json_attrs(rs.get("resource", {}))["process.pid"])
             for ss in rs.get("scopeSpans", []):
                 for sp in ss.get("spans", []):
-                    rid = _attrs(sp)["request.id"]
+                    rid = json_attrs(sp)["request.id"]
                     assert rid not in spans, f"span of {rid} twice"
                     assert pid == served_by[rid]
                     spans[rid] = sp
     assert set(spans) == set(rids)
     for _, _, rec in records:  # each log record carries its request's span
-        sp = spans[_attrs(rec)["request.id"]]
+        sp = spans[json_attrs(rec)["request.id"]]
         assert (rec.get("traceId"), rec.get("spanId")) == (sp["traceId"], sp["spanId"])

@@ -19,7 +19,6 @@ Run: OTELBRIDGE_LIBRARY=build/src/libotelbridge.so python3 -m pytest -q tests/py
 
 from __future__ import annotations
 
-import base64
 import copy
 import ctypes
 import hashlib
@@ -564,27 +563,8 @@ GROUPS = {g.name: g for g in (
 # ---- decoding ---------------------------------------------------------------------------------
 
 
-def _b64(h: str) -> str:
-    return base64.b64encode(bytes.fromhex(h)).decode("ascii")
-
-
-def trace_hex_ids_to_base64(doc: dict) -> dict:
-    """OTLP/JSON writes trace and span ids as hex; proto3 JSON (json_format) wants base64."""
-    for rs in doc.get("resourceSpans", []) or []:
-        for ss in rs.get("scopeSpans", []) or []:
-            for sp in ss.get("spans", []) or []:
-                for k in ("traceId", "spanId", "parentSpanId"):
-                    if isinstance(sp.get(k), str):
-                        sp[k] = _b64(sp[k])
-                for ln in sp.get("links", []) or []:
-                    for k in ("traceId", "spanId"):
-                        if isinstance(ln.get(k), str):
-                            ln[k] = _b64(ln[k])
-    return doc
-
-
 def json_line_to_trace_request(line: str) -> ExportTraceServiceRequest:
-    doc = trace_hex_ids_to_base64(oracle.load_json_line(line))
+    doc = oracle.trace_hex_ids_to_base64(oracle.load_json_line(line))
     return json_format.ParseDict(doc, ExportTraceServiceRequest(), ignore_unknown_fields=False)
 
 

@@ -26,6 +26,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from collector import json_attrs
+
 
 APP = r'''
 import http.server, json, logging, sys, threading
@@ -86,14 +88,6 @@ def run_app(installed_dir: Path, tmp_path: Path, rx, extra_env: dict | None = No
     return json.loads(r.stdout.strip().splitlines()[-1]), r.stderr
 
 
-def _attrs(obj: dict) -> dict:
-    out = {}
-    for kv in obj.get("attributes", []) or []:
-        v = kv.get("value", {})
-        out[kv["key"]] = next(iter(v.values())) if v else None
-    return out
-
-
 def test_opentelemetry_instrument_logs_once_through_our_handler(rx, installed_binding_dir,
                                                                 tmp_path):
     out, stderr = run_app(installed_binding_dir, tmp_path, rx)
@@ -115,9 +109,9 @@ def test_opentelemetry_instrument_logs_once_through_our_handler(rx, installed_bi
     res, scope, rec = by_body["fetched"]
     assert scope["name"] == "zero_code_app"
     assert rec["severityNumber"] == 13 and rec["severityText"] == "WARN"
-    assert _attrs(rec) == {"http.status": "200", "body.text": "pong"} or \
-        _attrs(rec) == {"http.status": 200, "body.text": "pong"}
-    assert _attrs(res)["service.name"] == "zero-code-app"
+    assert json_attrs(rec) == {"http.status": "200", "body.text": "pong"} or \
+        json_attrs(rec) == {"http.status": 200, "body.text": "pong"}
+    assert json_attrs(res)["service.name"] == "zero-code-app"
     # urllib3's DEBUG records were emitted while requests sent the request: they arrive too.
     urllib3 = [r for _, s, r in records if s["name"].startswith("urllib3")]
     assert len(urllib3) >= 2, sorted(bodies)
@@ -134,10 +128,10 @@ def test_opentelemetry_instrument_requests_span_and_correlated_logs(rx, installe
     rs, ss, span = spans[0]
     assert ss["scope"]["name"] == "opentelemetry.instrumentation.requests"
     assert span["kind"] == 3 and span["name"] == "GET"  # SPAN_KIND_CLIENT
-    attrs = _attrs(span)
+    attrs = json_attrs(span)
     url = attrs.get("url.full", attrs.get("http.url"))
     assert url is not None and url.endswith("/ping"), attrs
-    assert _attrs(rs["resource"])["service.name"] == "zero-code-app"
+    assert json_attrs(rs["resource"])["service.name"] == "zero-code-app"
     records = rx.log_records()
     inside = [rec for _, s, rec in records if s["name"].startswith("urllib3")]
     assert len(inside) >= 2

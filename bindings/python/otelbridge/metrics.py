@@ -283,16 +283,11 @@ def get_meter(name: str, version: Optional[str] = None, schema_url: Optional[str
     return Meter(name, version, schema_url, attributes)
 
 
-# ---- synchronous instruments --------------------------------------------------------------------
+class _Instrument:
+    """What every instrument has: its checked name and unit (and their UTF-8), description and
+    kind, and the meter (scope) it belongs to."""
 
-class _Sync:
-    """Common state of the synchronous instruments. _inst is the native instrument once known;
-    from then on the instance's `_verb` method (add / record / set) is the C record path."""
-
-    _verb = "add"
-
-    def __init__(self, meter: Meter, kind: int, name: str, unit: str, description: str,
-                 value_type: Optional[type]) -> None:
+    def __init__(self, meter: Meter, kind: int, name: str, unit: str, description: str) -> None:
         self._nb, self._ub = _check(name, unit)
         self.name = name
         self.unit = unit or ""
@@ -300,6 +295,19 @@ class _Sync:
         self._db = _utf8(self.description)
         self._meter = meter
         self._kind = kind
+
+
+# ---- synchronous instruments --------------------------------------------------------------------
+
+class _Sync(_Instrument):
+    """Common state of the synchronous instruments. _inst is the native instrument once known;
+    from then on the instance's `_verb` method (add / record / set) is the C record path."""
+
+    _verb = "add"
+
+    def __init__(self, meter: Meter, kind: int, name: str, unit: str, description: str,
+                 value_type: Optional[type]) -> None:
+        _Instrument.__init__(self, meter, kind, name, unit, description)
         self._number = _value_type(value_type, name)
         self._bounds: Optional[List[float]] = None
         self._inst: Any = None
@@ -518,20 +526,14 @@ def _generator_callback(gen: Generator[CallbackResult, Any, None]) -> Callable[[
     return call
 
 
-class _Observable:
+class _Observable(_Instrument):
     """Common state of the observable instruments: one native instrument whose one native
     callback runs every Python callback in turn."""
 
     def __init__(self, meter: Meter, kind: int, name: str,
                  callbacks: Optional[Sequence[Callback]], unit: str, description: str,
                  value_type: Optional[type]) -> None:
-        self._nb, self._ub = _check(name, unit)
-        self.name = name
-        self.unit = unit or ""
-        self.description = description or ""
-        self._db = _utf8(self.description)
-        self._meter = meter
-        self._kind = kind
+        _Instrument.__init__(self, meter, kind, name, unit, description)
         self._number = _value_type(value_type, name) or _DOUBLE
         self._callbacks: List[Callable[[Any], CallbackResult]] = []
         for cb in callbacks or ():
