@@ -25,7 +25,7 @@ Cases (each at every thread count; N records/spans/adds in total, split evenly o
               sdk         SDK MeterProvider (PeriodicExportingMetricReader, OTLP gRPC)
               otelbridge  otelbridge.metrics.get_meter(...).create_counter(...)
               otelbridge-api  opentelemetry.metrics on otelbridge.api.MeterProvider
-A case whose module is not importable (a part of the binding that has not landed) prints
+A case whose module is not importable (e.g. a package of bench/python/requirements.txt missing) prints
 "n/a" instead of a figure.
 
 Figures:
