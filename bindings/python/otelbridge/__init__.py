@@ -95,11 +95,11 @@ class ConfigurationError(OtelBridgeError, ValueError):
 
 def version() -> str:
     """The native library's version, "MAJOR.MINOR.PATCH"."""
-    return ffi.string(lib.otel_version()).decode()
+    return str(ffi.string(lib.otel_version()).decode())
 
 
 def _status_text(status: int) -> str:
-    return ffi.string(lib.otel_status_str(status)).decode("utf-8", "replace")
+    return str(ffi.string(lib.otel_status_str(status)).decode("utf-8", "replace"))
 
 
 def _err_text(buf: Any, status: int) -> str:

@@ -1,6 +1,6 @@
 # otelbridge._speedups: the binding's hot paths in C (_speedups.c, built with the cffi module).
 from contextvars import ContextVar
-from typing import Any, Callable, List, Optional, Tuple, Union
+from typing import Any, Callable, FrozenSet, List, Optional, Tuple, Union
 
 class AttrArray:
     """A converted otel_attr array that owns its conversion."""
@@ -8,7 +8,7 @@ class AttrArray:
     def address(self) -> int: ...
     def __len__(self) -> int: ...
 
-def setup(reserved: frozenset, event_key: str, record_type: type,
+def setup(reserved: FrozenSet[str], event_key: str, record_type: type,
           scope_fn: Callable[[str], int], ctx_fn: Callable[[], Optional[bytes]],
           exc_fn: Callable[[Any], Any], current: ContextVar[Any]) -> None: ...
 def handler_emit(handler: Any, record: Any) -> None: ...

@@ -114,15 +114,14 @@ def _keep_handler_across_logging_config(handler: logging.Handler) -> None:
         wrapper._otelbridge_wrapped = True  # type: ignore[attr-defined]
         return wrapper
 
-    logging.basicConfig = wrap(logging.basicConfig)  # type: ignore[assignment]
-    logging.config.dictConfig = wrap(logging.config.dictConfig)  # type: ignore[assignment]
-    logging.config.fileConfig = wrap(logging.config.fileConfig)  # type: ignore[assignment]
+    logging.basicConfig = wrap(logging.basicConfig)
+    logging.config.dictConfig = wrap(logging.config.dictConfig)
+    logging.config.fileConfig = wrap(logging.config.fileConfig)
 
 
 def _distro_base() -> Any:
-    from opentelemetry.instrumentation.distro import BaseDistro
-
-    return BaseDistro
+    # By attribute: the module is `# type: ignore` as a whole, so a typed import finds nothing.
+    return importlib.import_module("opentelemetry.instrumentation.distro").BaseDistro
 
 
 class OtelBridgeDistro(_distro_base()):  # type: ignore[misc]

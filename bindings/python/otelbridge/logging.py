@@ -157,7 +157,7 @@ def _time_ns(record: logging.LogRecord) -> int:
     ns = record.__dict__.get("_otelbridge_ns")
     created = record.created
     if ns is not None and ns / 1e9 == created:
-        return ns
+        return int(ns)
     return int(created * 1e9)
 
 
@@ -265,7 +265,7 @@ class Handler(logging.Handler):
                     (2 if cls.filter is not logging.Filterer.filter else 0)
             self.handle = functools.partial(_handler_handle, self, flags)  # type: ignore[method-assign]
 
-    def handle(self, record: logging.LogRecord) -> Any:  # type: ignore[override]
+    def handle(self, record: logging.LogRecord) -> Any:
         # What the per-instance C handle (see __init__) does, for instances made without
         # Handler.__init__ and for subclasses calling super().handle().
         rv = self.filter(record)

@@ -39,8 +39,8 @@ __all__ = ["sink", "make_sink"]
 def _time_ns(dt: Any) -> int:
     # Exact: integral seconds from timestamp() of the datetime without its microseconds.
     try:
-        return int(dt.replace(microsecond=0).timestamp()) * 1_000_000_000 + \
-            dt.microsecond * 1000
+        return int(int(dt.replace(microsecond=0).timestamp()) * 1_000_000_000 +
+                   dt.microsecond * 1000)
     except Exception:
         return 0  # the library stamps "now"
 

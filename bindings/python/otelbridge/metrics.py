@@ -57,7 +57,7 @@ import traceback
 from dataclasses import dataclass
 from types import GeneratorType
 from typing import (Any, Callable, Dict, Generator, Iterable, List, Mapping, Optional, Sequence,
-                    Tuple, Union)
+                    Set, Tuple, Union)
 
 from . import OtelBridgeError, _add_hooks
 from ._native import ffi, lib
@@ -544,7 +544,7 @@ class _Observable(_Instrument):
             else:
                 raise InstrumentError(f"callbacks of {name!r} must be callables or generators, "
                                       f"not {type(cb).__name__}")
-        self._failed: set = set()  # indexes of callbacks already reported
+        self._failed: Set[int] = set()  # indexes of callbacks already reported
         self._options = meter._callback_options
         self._inst: Any = None
         self._handle: Any = None
@@ -624,7 +624,7 @@ class ObservableGauge(_Observable):
     """A value reported by callbacks."""
 
 
-@ffi.def_extern()
+@ffi.def_extern()  # type: ignore[untyped-decorator]
 def otelbridge_py_observe(observer: Any, user_data: Any) -> None:
     try:
         inst = ffi.from_handle(user_data)

@@ -24,7 +24,7 @@ Before otelbridge.configure() and after shutdown() records are dropped.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from opentelemetry import trace as _trace
 from opentelemetry._logs import Logger as _ApiLogger
@@ -47,7 +47,7 @@ class Logger(_ApiLogger):
     def __init__(self, name: str, version: Optional[str] = None,
                  schema_url: Optional[str] = None, attributes: Attributes = None) -> None:
         super().__init__(name, version, schema_url, attributes)
-        self._scope: Any = None
+        self._scope: Optional[int] = None
 
     def _native_scope(self) -> Optional[int]:
         scope = self._scope
@@ -107,7 +107,7 @@ class LoggerProvider(_ApiLoggerProvider):
     schema_url) when they have no attributes."""
 
     def __init__(self) -> None:
-        self._loggers: dict = {}
+        self._loggers: Dict[Tuple[str, Optional[str], Optional[str]], Logger] = {}
 
     def get_logger(self, name: str, version: Optional[str] = None,
                    schema_url: Optional[str] = None, attributes: Attributes = None) -> Logger:

@@ -50,7 +50,7 @@ class Histogram(_native.Histogram, _api.Histogram):
 _ApiGauge: Any = getattr(_api, "Gauge", None) or getattr(_api, "_Gauge")
 
 
-class Gauge(_native.Gauge, _ApiGauge):
+class Gauge(_native.Gauge, _ApiGauge):  # type: ignore[misc]
     pass
 
 
@@ -95,7 +95,7 @@ class Meter(_native.Meter, _api.Meter):
                      description: str = "") -> Gauge:
         return Gauge(self, _native._GAUGE, name, unit, description, None)
 
-    def create_histogram(self, name: str, unit: str = "",  # type: ignore[override]
+    def create_histogram(self, name: str, unit: str = "",
                          description: str = "", *,
                          explicit_bucket_boundaries_advisory: Optional[Sequence[float]] = None
                          ) -> Histogram:
