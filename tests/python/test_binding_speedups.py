@@ -246,3 +246,52 @@ def test_no_leak_over_1e5_emits(pkg_dir, tmp_path):
     # A leaked reference per record would be >= 100000 objects (MBs); allow noise.
     assert state["traced"] < 200_000, state
     assert state["rss_kb"] < 8_000, state
+
+
+BASE_EXCEPTIONS = r'''
+import json, sys
+from otelbridge import _speedups as sp
+import otelbridge
+from otelbridge.logging import emit_record, scope_for
+
+otelbridge.configure(logs_exporter="file", otelbridge_file_path=sys.argv[1])
+scope = scope_for("base")
+
+class Raising:
+    """A value whose attribute lookup raises exc (the ANY conversion asks it for items/keys)."""
+    def __init__(self, exc): self.exc = exc
+    def __getattr__(self, name): raise self.exc
+    def __str__(self): return "raising"
+
+out = {}
+for name, exc in [("KeyboardInterrupt", KeyboardInterrupt), ("MemoryError", MemoryError),
+                  ("SystemExit", SystemExit), ("ValueError", ValueError)]:
+    got = []
+    for label, call in [
+            ("attrs", lambda: sp.attrs_debug({"v": Raising(exc)}, 2)),
+            ("nested", lambda: sp.attrs_debug({"v": [1, {"k": Raising(exc)}]}, 2)),
+            ("emit", lambda: emit_record(scope, 1, 9, "INFO", Raising(exc), [], structured=True))]:
+        try:
+            r = call()
+            got.append([label, "returned", repr(r)])
+        except BaseException as e:
+            got.append([label, "raised", type(e).__name__])
+    out[name] = got
+otelbridge.shutdown(5)
+print(json.dumps(out))
+'''
+
+
+def test_any_conversion_propagates_base_exceptions(pkg_dir, tmp_path):
+    """Mode ANY asks a value whether it is a mapping (items/keys): an Exception from that lookup
+    means "not a mapping" (str(v) then), but KeyboardInterrupt, SystemExit and MemoryError must
+    reach the caller, as everywhere else in the conversion (they were swallowed by hasattr)."""
+    r = run_child(pkg_dir, BASE_EXCEPTIONS, tmp_path)
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    for name in ("KeyboardInterrupt", "MemoryError", "SystemExit"):
+        assert got[name] == [["attrs", "raised", name], ["nested", "raised", name],
+                             ["emit", "raised", name]], got[name]
+    assert got["ValueError"] == [["attrs", "returned", "[(b'v', (1, b'raising'))]"],
+                                 ["nested", "returned",
+                                  "[(b'v', (6, [(3, 1), (7, [(b'k', (1, b'raising'))])]))]"],
+                                 ["emit", "returned", "0"]]

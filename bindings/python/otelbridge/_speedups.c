@@ -386,9 +386,28 @@ static PyObject *items_list(conv_t *c, PyObject *m) {
   return seq;
 }
 
+/* 1 when v has the attribute, 0 when not (an Exception from the lookup counts as "not": the
+ * value is then converted with str()), -1 for an error that is not an Exception
+ * (KeyboardInterrupt, SystemExit, MemoryError), which the caller passes on. Not
+ * PyObject_HasAttrString: that one swallows every error. */
+static int has_attr(PyObject *v, const char *name) {
+  PyObject *a = PyObject_GetAttrString(v, name);
+  if (a != NULL) {
+    Py_DECREF(a);
+    return 1;
+  }
+  if (!PyErr_ExceptionMatches(PyExc_Exception) || PyErr_ExceptionMatches(PyExc_MemoryError))
+    return -1;
+  PyErr_Clear();
+  return 0;
+}
+
+/* 1 for a dict or an object with items() and keys(), 0 if not, -1 on an error to pass on. */
 static int is_mapping(PyObject *v) {
+  int r;
   if (PyDict_Check(v)) return 1;
-  return PyObject_HasAttrString(v, "items") && PyObject_HasAttrString(v, "keys");
+  if ((r = has_attr(v, "items")) <= 0) return r;
+  return has_attr(v, "keys");
 }
 
 /* ANY mode: None -> empty, list/tuple -> array of any values, mapping -> map (depth-limited),
@@ -409,9 +428,12 @@ static int set_any(conv_t *c, otel_value *out, PyObject *v, int depth) {
       if (set_any(c, &vals[i], c->refs[base + i], depth + 1) < 0) return -1;
     return 0;
   }
-  if (!PyList_Check(v) && !PyTuple_Check(v) && is_mapping(v) && depth < MAX_VALUE_DEPTH) {
+  if (!PyList_Check(v) && !PyTuple_Check(v) && depth < MAX_VALUE_DEPTH &&
+      (n = is_mapping(v)) != 0) {
     otel_attr *kv;
-    PyObject *seq = items_list(c, v);
+    PyObject *seq;
+    if (n < 0) return -1;
+    seq = items_list(c, v);
     if (seq == NULL) return -1;
     n = PyList_GET_SIZE(seq);
     out->type = OTEL_VALUE_MAP;
