@@ -161,17 +161,28 @@ def read_cdef(header: Path) -> str:
 # attached. otelbridge.metrics detaches at interpreter exit, after the exit flush; detaching waits
 # (up to 2 s, with the GIL released, as cffi releases it around every call) for a callback in
 # progress, so no thread enters an interpreter that is being finalized. The library's own flush
-# in exit() runs after that and skips the Python callbacks.
+# in exit() runs after that and skips the Python callbacks. After fork() the child's count is the
+# forking thread's own (0, or 1 when a callback forked): the parent's collecting thread, inside a
+# callback at that moment, does not exist there, and its count made every such child's exit hook
+# wait the full 2 s (a pthread_atfork child handler, registered when the module is loaded).
 _EXTRA_CDEF = """
 extern "Python" void otelbridge_py_observe(otel_observer *, void *);
 void otelbridge_observe_trampoline(otel_observer *, void *);
 void otelbridge_py_detach(void);
 """
 _EXTRA_SOURCE = """
+#include <pthread.h>
 #include <time.h>
 static void otelbridge_py_observe(otel_observer *, void *);
 static int otelbridge_py_detached = 0;
 static int otelbridge_py_inside = 0;
+static _Thread_local int otelbridge_py_inside_here = 0; /* this thread's part of _inside */
+static void otelbridge_py_after_fork_child(void) {
+  __atomic_store_n(&otelbridge_py_inside, otelbridge_py_inside_here, __ATOMIC_SEQ_CST);
+}
+__attribute__((constructor)) static void otelbridge_py_at_load(void) {
+  (void)pthread_atfork(NULL, NULL, otelbridge_py_after_fork_child);
+}
 static void otelbridge_py_detach(void) {
   int i;
   __atomic_store_n(&otelbridge_py_detached, 1, __ATOMIC_SEQ_CST);
@@ -181,10 +192,12 @@ static void otelbridge_py_detach(void) {
   }
 }
 static void otelbridge_observe_trampoline(otel_observer *observer, void *user_data) {
+  otelbridge_py_inside_here++;
   __atomic_add_fetch(&otelbridge_py_inside, 1, __ATOMIC_SEQ_CST);
   if (!__atomic_load_n(&otelbridge_py_detached, __ATOMIC_SEQ_CST) && Py_IsInitialized())
     otelbridge_py_observe(observer, user_data);
   __atomic_sub_fetch(&otelbridge_py_inside, 1, __ATOMIC_SEQ_CST);
+  otelbridge_py_inside_here--;
 }
 """
 

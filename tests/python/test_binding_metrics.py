@@ -594,3 +594,53 @@ def test_e2e_real_receiver(rx, pkg_dir, tmp_path, monkeypatch):
     assert rx.stats()["metrics"]["items"] == sum(
         len(points(mm)) for req in reqs for rm in req.resource_metrics
         for sm in rm.scope_metrics for mm in sm.metrics)
+
+
+# ---- fork while a collection thread is inside an observable callback ------------------------------
+
+FORK_DURING_CALLBACK = r'''
+import time
+from otelbridge._native import lib
+start()
+entered, release = threading.Event(), threading.Event()
+def slow(options):
+    entered.set()
+    release.wait(10)   # the collecting thread stays inside the trampoline (GIL released)
+    return [om.Observation(7)]
+om.get_meter("forky").create_observable_gauge("slow.gauge", callbacks=[slow])
+t = threading.Thread(target=collect)
+t.start()
+assert entered.wait(10)
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    # The child has no collecting thread: detaching (what the exit hook does) must not wait for
+    # the parent's callback in progress.
+    t0 = time.monotonic()
+    lib.otelbridge_py_detach()
+    os.write(w, json.dumps({"detach_s": time.monotonic() - t0}).encode())
+    os._exit(0)
+os.close(w)
+os.waitpid(pid, 0)
+with os.fdopen(r) as f:
+    report.update(json.loads(f.read()))
+release.set()
+t.join()
+t0 = time.monotonic()
+lib.otelbridge_py_detach()   # the parent: nobody inside any more
+report["parent_detach_s"] = time.monotonic() - t0
+done()
+'''
+
+
+def test_fork_during_observable_callback_child_detaches_at_once(pkg_dir, tmp_path):
+    """otelbridge_observe_trampoline counts the threads inside a Python callback so that the exit
+    hook (otelbridge_py_detach) waits for them. A fork() while the collecting thread is inside
+    copied that count into the child, where no such thread exists: every such child waited the
+    full 2 s in its exit hook. The parent's collection still completes with the value."""
+    r, rep = run(pkg_dir, tmp_path, FORK_DURING_CALLBACK)
+    assert rep["detach_s"] < 0.5, rep
+    assert rep["parent_detach_s"] < 0.5, rep
+    ms = Collections(tmp_path / "out.bin", rep["offsets"]).metrics(0)
+    gauge = ms[("forky", "slow.gauge")]
+    assert [p.as_double for p in gauge.gauge.data_points] == [7.0]  # observable: double
