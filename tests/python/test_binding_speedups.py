@@ -295,3 +295,38 @@ def test_any_conversion_propagates_base_exceptions(pkg_dir, tmp_path):
                                  ["nested", "returned",
                                   "[(b'v', (6, [(3, 1), (7, [(b'k', (1, b'raising'))])]))]"],
                                  ["emit", "returned", "0"]]
+
+
+INT32_RANGE = r'''
+import json, sys
+import otelbridge
+from otelbridge import _speedups as sp
+from otelbridge.logging import emit_record, scope_for
+
+otelbridge.configure(logs_exporter="file", otelbridge_file_path=sys.argv[1],
+                     otelbridge_file_format="proto", traces_exporter="none", attach_handler=False)
+s = scope_for("range")
+out = {
+    "sev_2^32+9": emit_record(s, 1, (1 << 32) + 9, None, "wrapped severity", []),
+    "sev_-2^32+9": emit_record(s, 1, -(1 << 32) + 9, None, "wrapped negative", []),
+    "sev_25": emit_record(s, 1, 25, None, "too high", []),
+    "sev_9": emit_record(s, 1, 9, None, "kept", []),
+    "kind_2^32+1": sp.span_start(s, "wrapped kind", (1 << 32) + 1, 0, 1, 0, None, None, None),
+    "parent_2^32+1": sp.span_start(s, "wrapped parent", 1, 0, (1 << 32) + 1, 0, None, None, None),
+}
+out = {k: v if isinstance(v, int) else "started" for k, v in out.items()}
+assert otelbridge.shutdown(5)
+print(json.dumps(out))
+'''
+
+
+def test_int32_arguments_out_of_range_are_refused(pkg_dir, tmp_path):
+    """severity, span kind and parent kind are int32 in the ABI: a Python int beyond that range
+    is refused with OTEL_E_INVALID_ARG (-1), as the library refuses 25 or 99, instead of being
+    truncated to a valid value (2**32 + 9 was emitted as INFO)."""
+    r = run_child(pkg_dir, INT32_RANGE, tmp_path)
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got == {"sev_2^32+9": -1, "sev_-2^32+9": -1, "sev_25": -1, "sev_9": 0,
+                   "kind_2^32+1": -1, "parent_2^32+1": -1}
+    logs = read_logs(tmp_path / "out.bin")
+    assert [(rec.body.string_value, rec.severity_number) for _, _, rec in logs] == [("kept", 9)]

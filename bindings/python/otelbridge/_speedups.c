@@ -644,6 +644,18 @@ static void *addr_of(PyObject *o) {
   return PyLong_Check(o) ? PyLong_AsVoidPtr(o) : NULL;
 }
 
+/* An int32 argument of the ABI (severity, kinds): 0 with *out set, 1 when o is an int beyond
+ * int32 (the caller returns OTEL_E_INVALID_ARG, as the library does for other bad values: never
+ * truncated into a valid one), -1 on an error (not an int). */
+static int i32_arg(PyObject *o, int32_t *out) {
+  int of = 0;
+  long long v = PyLong_AsLongLongAndOverflow(o, &of);
+  if (v == -1 && PyErr_Occurred()) return -1;
+  if (of || v < INT32_MIN || v > INT32_MAX) return 1;
+  *out = (int32_t)v;
+  return 0;
+}
+
 /* Looks a record attribute up in its __dict__ first, then as an attribute (a new reference). */
 static PyObject *rec_get(PyObject *record, PyObject *dict, PyObject *key) {
   PyObject *v = dict ? PyDict_GetItemWithError(dict, key) : NULL;
@@ -1078,7 +1090,8 @@ static PyObject *emit(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
   conv_t c;
   otel_scope *scope;
   unsigned long long t;
-  long sev;
+  int32_t sev;
+  int r;
   otel_str sevtext = {NULL, 0}, ev = {NULL, 0};
   otel_value bodyv;
   otel_span_context ctx;
@@ -1099,8 +1112,7 @@ static PyObject *emit(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
   }
   t = PyLong_AsUnsignedLongLong(args[1]);
   if (t == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
-  sev = PyLong_AsLong(args[2]);
-  if (sev == -1 && PyErr_Occurred()) return NULL;
+  if ((r = i32_arg(args[2], &sev)) != 0) return r < 0 ? NULL : PyLong_FromLong(OTEL_E_INVALID_ARG);
   if (nargs == 10) {
     observed = PyLong_AsUnsignedLongLong(args[8]);
     if (observed == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
@@ -1118,8 +1130,8 @@ static PyObject *emit(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     goto fail;
   }
   if (ctx_arg(args[7], &ctx) < 0) goto fail;
-  st = otel_log_emit(scope, t, observed, (int32_t)sev, sevtext, args[4] == Py_None ? NULL : &bodyv,
-                     c.attrs, (size_t)c.n, ev, &ctx);
+  st = otel_log_emit(scope, t, observed, sev, sevtext, args[4] == Py_None ? NULL : &bodyv, c.attrs,
+                     (size_t)c.n, ev, &ctx);
   conv_free(&c);
   return PyLong_FromLong(st);
 fail:
@@ -1139,9 +1151,9 @@ static PyObject *span_start(PyObject *self, PyObject *const *args, Py_ssize_t na
   otel_span h = 0;
   otel_span_context sc;
   unsigned long long t;
-  long kind, pk;
-  int32_t st;
-  PyObject *r;
+  int32_t kind, pk, st;
+  int r;
+  PyObject *res;
   (void)self;
   if (nargs != 9) {
     PyErr_SetString(PyExc_TypeError,
@@ -1154,14 +1166,12 @@ static PyObject *span_start(PyObject *self, PyObject *const *args, Py_ssize_t na
     if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "scope must be a non-zero address");
     return NULL;
   }
-  kind = PyLong_AsLong(args[2]);
-  if (kind == -1 && PyErr_Occurred()) return NULL;
+  if ((r = i32_arg(args[2], &kind)) != 0) return r < 0 ? NULL : PyLong_FromLong(OTEL_E_INVALID_ARG);
   t = PyLong_AsUnsignedLongLong(args[3]);
   if (t == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
-  pk = PyLong_AsLong(args[4]);
-  if (pk == -1 && PyErr_Occurred()) return NULL;
+  if ((r = i32_arg(args[4], &pk)) != 0) return r < 0 ? NULL : PyLong_FromLong(OTEL_E_INVALID_ARG);
   memset(&par, 0, sizeof par);
-  par.kind = (int32_t)pk;
+  par.kind = pk;
   if (pk == OTEL_PARENT_SPAN) {
     par.span = PyLong_AsUnsignedLongLong(args[5]);
     if (par.span == (otel_span)-1 && PyErr_Occurred()) return NULL;
@@ -1174,13 +1184,13 @@ static PyObject *span_start(PyObject *self, PyObject *const *args, Py_ssize_t na
   if (str_of(&c, args[1], &name) < 0) goto fail;
   if (add_attrs(&c, args[8]) < 0) goto fail;
   /* GIL held: the library only takes a slot and copies (see the top). */
-  st = otel_span_start(scope, name, (int32_t)kind, t, &par, c.attrs, (size_t)c.n, NULL, 0, &h);
+  st = otel_span_start(scope, name, kind, t, &par, c.attrs, (size_t)c.n, NULL, 0, &h);
   conv_free(&c);
   if (st != 0) return PyLong_FromLong(st);
   memset(&sc, 0, sizeof sc);
   (void)otel_span_context_get(h, &sc);
-  r = Py_BuildValue("(Ky#)", (unsigned long long)h, (const char *)&sc, (Py_ssize_t)sizeof sc);
-  return r;
+  res = Py_BuildValue("(Ky#)", (unsigned long long)h, (const char *)&sc, (Py_ssize_t)sizeof sc);
+  return res;
 fail:
   conv_free(&c);
   return NULL;
