@@ -551,11 +551,13 @@ void Engine::atfork_prepare() {
     if (e->spans_) e->spans_->mutex().lock();
     for (auto &p : e->pipes_)
       if (p) p->mutex().lock();
+    if (e->meters_) e->meters_->atfork_prepare();
   }
 }
 
 void Engine::atfork_parent() {
   for (Engine *e : engines()) {
+    if (e->meters_) e->meters_->atfork_parent();
     for (auto &p : e->pipes_)
       if (p) p->mutex().unlock();
     if (e->spans_) e->spans_->mutex().unlock();
@@ -568,6 +570,7 @@ void Engine::atfork_parent() {
 void Engine::atfork_child() {
   ids_after_fork();  // parent and child must never generate the same ids
   for (Engine *e : engines()) {
+    if (e->meters_) e->meters_->atfork_child();
     for (auto &p : e->pipes_)
       if (p) p->mutex().unlock();
     if (e->spans_) {

@@ -977,6 +977,22 @@ void Meters::collect() {
       p->max_record_bytes());
 }
 
+void Meters::atfork_prepare() {
+  mu_.lock();
+  for (auto &inst : instruments_) inst->mu.lock();
+}
+
+void Meters::atfork_parent() {
+  for (auto &inst : instruments_) inst->mu.unlock();
+  mu_.unlock();
+}
+
+void Meters::atfork_child() {
+  for (auto &inst : instruments_) inst->mu.unlock();
+  mu_.unlock();
+  new (&collect_mu_) std::mutex();  // possibly held by the parent's collecting thread
+}
+
 void Meters::collect(const MetricSink &sink, size_t max_record_bytes) {
   std::lock_guard<std::mutex> collecting(collect_mu_);
   uint64_t now;

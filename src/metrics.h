@@ -64,6 +64,15 @@ class Meters {
   void collect();
   // A no-op instrument (metrics disabled): records are accepted and ignored.
   static Instrument *noop();
+  // fork(): prepare takes the instrument list's and every instrument's lock (short sections that
+  // never wait for anything), so the child never inherits a series table mid-insert; parent and
+  // child release them. A collection in progress (it may be waiting in an observable callback,
+  // e.g. for Python's GIL, which the forking thread holds) cannot be waited for: the child
+  // re-initializes the collection lock instead. The child's copy of that collection is simply
+  // never finished; its values were the parent's.
+  void atfork_prepare();
+  void atfork_parent();
+  void atfork_child();
 
  private:
   Settings s_;

@@ -644,3 +644,62 @@ def test_fork_during_observable_callback_child_detaches_at_once(pkg_dir, tmp_pat
     ms = Collections(tmp_path / "out.bin", rep["offsets"]).metrics(0)
     gauge = ms[("forky", "slow.gauge")]
     assert [p.as_double for p in gauge.gauge.data_points] == [7.0]  # observable: double
+
+
+FORK_DURING_COLLECTION = r"""
+import time
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+start()
+entered, release = threading.Event(), threading.Event()
+def slow(options):
+    entered.set()
+    release.wait(10)   # the parent's collection stays in progress, holding the collection lock
+    return [om.Observation(7)]
+om.get_meter("forky").create_observable_gauge("slow.gauge", callbacks=[slow])
+t = threading.Thread(target=collect)
+t.start()
+assert entered.wait(10)
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    release.set()      # the child's own collections must not wait for this callback
+    om.get_meter("child").create_counter("child.count").add(5, {"who": "child"})
+    t0 = time.monotonic()
+    ok = otelbridge.flush(3)
+    os.write(w, json.dumps({"child_flush": ok, "child_flush_s": time.monotonic() - t0,
+                            "child_pid": os.getpid()}).encode())
+    os._exit(0)
+os.close(w)
+os.waitpid(pid, 0)
+with os.fdopen(r) as f:
+    report.update(json.loads(f.read()))
+release.set()
+t.join()
+report["parent_pid"] = os.getpid()
+done()
+"""
+
+
+def test_fork_during_a_collection_the_child_still_collects(pkg_dir, tmp_path):
+    """A fork() while the engine's worker is inside a collection (here: in a slow observable
+    callback) used to leave the child with the collection lock held: every flush in the child
+    timed out and its metrics never left. Now the child collects and exports at once, under its
+    own pid, and the parent's collection completes."""
+    r, rep = run(pkg_dir, tmp_path, FORK_DURING_COLLECTION)
+    assert rep["child_flush"] is True and rep["child_flush_s"] < 2.0, rep
+    by_pid: dict = {}
+    data = (tmp_path / "out.bin").read_bytes()
+    for frame in oracle.read_frames(data):
+        req = ExportMetricsServiceRequest.FromString(frame)
+        for rm in req.resource_metrics:
+            pid = {kv.key: any_value(kv.value) for kv in rm.resource.attributes}["process.pid"]
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    by_pid.setdefault(pid, {}).setdefault((sm.scope.name, m.name), []).append(m)
+    child = by_pid[rep["child_pid"]]
+    [count] = child[("child", "child.count")]
+    assert {attrs_key(p.attributes): num(p) for p in count.sum.data_points} == {
+        A(who="child"): ("as_int", 5)}
+    parent = by_pid[rep["parent_pid"]]
+    gauges = [p.as_double for m in parent[("forky", "slow.gauge")] for p in m.gauge.data_points]
+    assert gauges and set(gauges) == {7.0}, gauges  # the flush's collection, then the exit's
