@@ -671,36 +671,38 @@ struct CtxEntry {
   uint64_t token;
 };
 thread_local std::vector<CtxEntry> t_stack;
-thread_local size_t t_depth = 0;
 thread_local uint32_t t_serial = 0;
 }  // namespace
+
+thread_local size_t t_context_depth = 0;
 
 // A token is (serial << 32) | depth: restoring checks it against the top entry, so a token used
 // twice, or from another thread, never pops the wrong context.
 int32_t context_attach(otel_span span, const otel_span_context &ctx, otel_str trace_state,
                        uint64_t *token) {
-  if (t_depth == t_stack.size()) t_stack.emplace_back();
-  CtxEntry &e = t_stack[t_depth++];
+  if (t_context_depth == t_stack.size()) t_stack.emplace_back();
+  CtxEntry &e = t_stack[t_context_depth++];
   e.span = span;
   e.ctx = ctx;
   e.trace_state.assign(trace_state.ptr ? trace_state.ptr : "", trace_state.len);
-  e.token = (uint64_t{++t_serial} << 32) | t_depth;
+  e.token = (uint64_t{++t_serial} << 32) | t_context_depth;
   *token = e.token;
   return OTEL_OK;
 }
 
 int32_t context_restore(uint64_t token) {
-  if (t_depth == 0 || t_stack[t_depth - 1].token != token) return OTEL_E_INVALID_ARG;
-  t_depth--;
+  if (t_context_depth == 0 || t_stack[t_context_depth - 1].token != token)
+    return OTEL_E_INVALID_ARG;
+  t_context_depth--;
   return OTEL_OK;
 }
 
 const otel_span_context *context_current(otel_span *span, std::string *trace_state) {
-  if (t_depth == 0) {
+  if (t_context_depth == 0) {
     if (span) *span = 0;
     return nullptr;
   }
-  const CtxEntry &e = t_stack[t_depth - 1];
+  const CtxEntry &e = t_stack[t_context_depth - 1];
   if (span) *span = e.span;
   if (trace_state) *trace_state = e.trace_state;
   return &e.ctx;
