@@ -309,7 +309,7 @@ OTEL_API int32_t otel_log_emit(otel_scope *scope, uint64_t time_unix_nano,
   }
   return guard([&] {
     // No explicit context: the calling thread's current span, if any (log-trace correlation).
-    if (!ctx) ctx = otb::context_current(nullptr, nullptr);
+    if (!ctx) ctx = otb::context_current();
     otb::LogRecordArgs a{time_unix_nano,
                          observed_unix_nano,
                          severity_number,

@@ -30,6 +30,16 @@ const char *signal_name(Signal s);  // "logs", "traces", "metrics"
 uint64_t now_unix_nano();  // CLOCK_REALTIME
 uint64_t mono_nano();      // CLOCK_MONOTONIC
 
+// The address of a thread-local, looked up once: the asm hides where the pointer came from, so
+// the compiler keeps it in a register instead of redoing the lookup (a call with
+// -mtls-dialect=gnu2) after every store through a byte pointer, which might alias it.
+template <typename T>
+inline T *tls_addr(T &v) {
+  T *p = &v;
+  asm("" : "+r"(p));
+  return p;
+}
+
 // A mutex for short critical sections on hot paths: glibc's adaptive mutex spins briefly before
 // sleeping, so a producer that meets another producer (or the worker) mid-memcpy rarely pays for a
 // futex sleep and wake. BasicLockable, for std::lock_guard.

@@ -36,20 +36,26 @@ uint64_t splitmix(uint64_t *x) {
   return z ^ (z >> 31);
 }
 
-// xoshiro256**: fast, 256 bits of state, seeded from the OS per thread.
-uint64_t next_random() {
-  Rng &r = t_rng;
+// The thread's generator, seeded (again, in a forked child) on first use. One TLS lookup per
+// caller: the ids of a new span come from one call.
+Rng &rng() {
+  Rng *r = tls_addr(t_rng);
   uint64_t gen = g_fork_generation.load(std::memory_order_relaxed);
-  if (OTB_UNLIKELY(r.generation != gen)) {
+  if (OTB_UNLIKELY(r->generation != gen)) {
     uint64_t seed[4] = {};
     if (getrandom(seed, sizeof seed, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof seed)) {
-      uint64_t x = now_unix_nano() ^ (uint64_t(getpid()) << 32) ^ reinterpret_cast<uintptr_t>(&r);
+      uint64_t x = now_unix_nano() ^ (uint64_t(getpid()) << 32) ^ reinterpret_cast<uintptr_t>(r);
       for (auto &v : seed) v = splitmix(&x);
     }
-    for (int i = 0; i < 4; i++) r.s[i] = seed[i];
-    if (!(r.s[0] | r.s[1] | r.s[2] | r.s[3])) r.s[0] = 1;
-    r.generation = gen;
+    for (int i = 0; i < 4; i++) r->s[i] = seed[i];
+    if (!(r->s[0] | r->s[1] | r->s[2] | r->s[3])) r->s[0] = 1;
+    r->generation = gen;
   }
+  return *r;
+}
+
+// xoshiro256**: fast, 256 bits of state, seeded from the OS per thread.
+inline uint64_t next_random(Rng &r) {
   uint64_t *s = r.s;
   uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
   s[2] ^= s[0];
@@ -61,23 +67,31 @@ uint64_t next_random() {
   return result;
 }
 
-}  // namespace
-
-void new_trace_id(uint8_t out[16]) {
+inline void trace_id_from(Rng &r, uint8_t out[16]) {
   uint64_t a, b;
   do {
-    a = next_random();
-    b = next_random();
+    a = next_random(r);
+    b = next_random(r);
   } while ((a | b) == 0);
   memcpy(out, &a, 8);
   memcpy(out + 8, &b, 8);
 }
 
-void new_span_id(uint8_t out[8]) {
+inline void span_id_from(Rng &r, uint8_t out[8]) {
   uint64_t a;
-  do a = next_random();
+  do a = next_random(r);
   while (a == 0);
   memcpy(out, &a, 8);
+}
+
+}  // namespace
+
+void new_trace_id(uint8_t out[16]) {
+  trace_id_from(rng(), out);
+}
+
+void new_span_id(uint8_t out[8]) {
+  span_id_from(rng(), out);
 }
 
 void ids_after_fork() {
@@ -382,7 +396,7 @@ void SpanTable::return_cache() {
 }
 
 int32_t SpanTable::alloc_slot(SpanSlot **out) {
-  SlotCache &c = t_slots;
+  SlotCache &c = *tls_addr(t_slots);
   if (OTB_UNLIKELY(c.engine != engine_id_)) return_cache();
   if (c.n == 0) {  // refill a few at once
     std::lock_guard<SpinLock> lk(mu_);
@@ -399,7 +413,7 @@ int32_t SpanTable::alloc_slot(SpanSlot **out) {
 }
 
 void SpanTable::free_slot(SpanSlot *s) {
-  SlotCache &c = t_slots;
+  SlotCache &c = *tls_addr(t_slots);
   if (OTB_UNLIKELY(c.engine != engine_id_)) return_cache();
   if (c.n == sizeof c.idx / sizeof c.idx[0]) {  // full: hand half back to the table
     std::lock_guard<SpinLock> lk(mu_);
@@ -471,13 +485,14 @@ int32_t SpanTable::start(const SpanStart &a, otel_span *out) {
   int32_t st = alloc_slot(&s);
   if (st != OTEL_OK) return st;
   std::lock_guard<SpinLock> lk(s->mu);
+  Rng &r = rng();
   if (have_parent) {
     memcpy(s->ctx.trace_id, parent.trace_id, 16);
     memcpy(s->parent_span_id, parent.span_id, 8);
   } else {
-    new_trace_id(s->ctx.trace_id);
+    trace_id_from(r, s->ctx.trace_id);
   }
-  new_span_id(s->ctx.span_id);
+  span_id_from(r, s->ctx.span_id);
   const bool sampled = sampler_.sample(s->ctx.trace_id, have_parent ? &parent : nullptr);
   s->ctx.trace_flags =
       static_cast<uint8_t>((have_parent ? parent.trace_flags & ~1u : 0u) | (sampled ? 1u : 0u));
@@ -493,11 +508,11 @@ int32_t SpanTable::start(const SpanStart &a, otel_span *out) {
   s->events.clear();
   s->links.clear();
   s->status_message.clear();
-  s->trace_state = parent_state;
+  if (!parent_state.empty() || !s->trace_state.empty()) s->trace_state = parent_state;
   if (sampled) {
     s->start = a.start ? a.start : now_unix_nano();
     s->name.assign(a.name.ptr ? a.name.ptr : "", a.name.len);
-    st = apply_attrs(*s, a.attrs, a.n_attrs, limits_.attrs);
+    if (a.n_attrs) st = apply_attrs(*s, a.attrs, a.n_attrs, limits_.attrs);
     for (size_t i = 0; st == OTEL_OK && i < a.n_links; i++)
       st = append_link(*s, a.links[i], limits_);
     if (st != OTEL_OK) {
@@ -595,8 +610,9 @@ int32_t SpanTable::end(otel_span h, uint64_t end_time) {
   SpanSlot *s = lock_slot(h, &st);
   if (!s) return st;
   if (s->recording && pipe_) {
-    s->scope->engine->ensure_worker();
-    Buf &b = t_span;
+    Engine *e = s->scope->engine;
+    if (OTB_UNLIKELY(!e->worker_running())) e->ensure_worker();
+    Buf &b = *tls_addr(t_span);
     b.clear();
     b.set_limit(pipe_->max_record_bytes());
     encode_span(b, *s, end_time ? end_time : now_unix_nano());
@@ -606,7 +622,7 @@ int32_t SpanTable::end(otel_span h, uint64_t end_time) {
     } else {
       bool wake = false;
       st = pipe_->push(s->scope->id, b.data(), b.size(), &wake);
-      if (wake) s->scope->engine->wake_worker();
+      if (wake) e->wake_worker();
     }
     b.shrink_if_above(1u << 20);
   }
@@ -655,36 +671,38 @@ struct CtxEntry {
   uint64_t token;
 };
 thread_local std::vector<CtxEntry> t_stack;
-thread_local size_t t_depth = 0;
 thread_local uint32_t t_serial = 0;
 }  // namespace
+
+thread_local size_t t_context_depth = 0;
 
 // A token is (serial << 32) | depth: restoring checks it against the top entry, so a token used
 // twice, or from another thread, never pops the wrong context.
 int32_t context_attach(otel_span span, const otel_span_context &ctx, otel_str trace_state,
                        uint64_t *token) {
-  if (t_depth == t_stack.size()) t_stack.emplace_back();
-  CtxEntry &e = t_stack[t_depth++];
+  if (t_context_depth == t_stack.size()) t_stack.emplace_back();
+  CtxEntry &e = t_stack[t_context_depth++];
   e.span = span;
   e.ctx = ctx;
   e.trace_state.assign(trace_state.ptr ? trace_state.ptr : "", trace_state.len);
-  e.token = (uint64_t{++t_serial} << 32) | t_depth;
+  e.token = (uint64_t{++t_serial} << 32) | t_context_depth;
   *token = e.token;
   return OTEL_OK;
 }
 
 int32_t context_restore(uint64_t token) {
-  if (t_depth == 0 || t_stack[t_depth - 1].token != token) return OTEL_E_INVALID_ARG;
-  t_depth--;
+  if (t_context_depth == 0 || t_stack[t_context_depth - 1].token != token)
+    return OTEL_E_INVALID_ARG;
+  t_context_depth--;
   return OTEL_OK;
 }
 
 const otel_span_context *context_current(otel_span *span, std::string *trace_state) {
-  if (t_depth == 0) {
+  if (t_context_depth == 0) {
     if (span) *span = 0;
     return nullptr;
   }
-  const CtxEntry &e = t_stack[t_depth - 1];
+  const CtxEntry &e = t_stack[t_context_depth - 1];
   if (span) *span = e.span;
   if (trace_state) *trace_state = e.trace_state;
   return &e.ctx;

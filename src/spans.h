@@ -113,5 +113,11 @@ int32_t context_attach(otel_span span, const otel_span_context &ctx, otel_str tr
 int32_t context_restore(uint64_t token);
 // The current context of this thread, or null. trace_state may be null.
 const otel_span_context *context_current(otel_span *span, std::string *trace_state);
+// How many contexts the thread has attached (0: no current context).
+extern thread_local size_t t_context_depth;
+// context_current(nullptr, nullptr) for the hot paths: no call when nothing is attached.
+inline const otel_span_context *context_current() {
+  return OTB_LIKELY(t_context_depth == 0) ? nullptr : context_current(nullptr, nullptr);
+}
 
 }  // namespace otb
