@@ -5,7 +5,8 @@
 // max_export_batch_size 512, schedule delay 100 ms) -> a discarding LogRecordExporter that only
 // counts the records it is handed. --variant picks the Recordable its MakeRecordable() returns,
 // i.e. what the calling thread builds for every record:
-//   rw    sdk::logs::ReadWriteLogRecord, the SDK's own data-holding record (default). Note: it keeps
+//   rw    sdk::logs::ReadWriteLogRecord, the SDK's own data-holding record (default). Note: it
+//   keeps
 //         string values as views (AttributeValue), copying only keys into an unordered_map.
 //   otlp  exporter::otlp::OtlpLogRecordable, what the SDK's OTLP exporters (gRPC/HTTP/file) use: a
 //         protobuf LogRecord filled on the calling thread (closest to our own work: we encode OTLP
@@ -45,6 +46,7 @@
 
 #include "alloc_count.h"
 #include "bench_common.h"
+#include "peer_common.h"
 
 namespace logs_api = opentelemetry::logs;
 namespace logs_sdk = opentelemetry::sdk::logs;
@@ -117,39 +119,6 @@ inline void emit_one(logs_api::Logger &logger, int attrs) {
   logger.EmitLogRecord(std::move(rec));
 }
 
-struct Shared {
-  const bench_opts *opts;
-  logs_api::Logger *logger;
-  pthread_barrier_t warm_done;  // threads finished warm-up (main then flushes)
-  pthread_barrier_t go;         // main flushed: start the measured loop
-};
-
-struct ThreadArg {
-  Shared *shared;
-  bench_thread_result *result;
-};
-
-void *emit_thread(void *p) {
-  auto *a = static_cast<ThreadArg *>(p);
-  const bench_opts &o = *a->shared->opts;
-  logs_api::Logger &logger = *a->shared->logger;
-  for (uint64_t i = 0; i < o.warmup; ++i) emit_one(logger, o.attrs);
-  pthread_barrier_wait(&a->shared->warm_done);
-  pthread_barrier_wait(&a->shared->go);
-  const uint64_t a0 = otb_thread_allocs();
-  const uint64_t c0 = bench_thread_cpu_ns();
-  const uint64_t t0 = bench_now_ns();
-  for (uint64_t i = 0; i < o.records; ++i) emit_one(logger, o.attrs);
-  const uint64_t t1 = bench_now_ns();
-  const uint64_t c1 = bench_thread_cpu_ns();
-  const uint64_t a1 = otb_thread_allocs();
-  a->result->ns = t1 - t0;
-  a->result->cpu_ns = c1 - c0;
-  a->result->allocs = a1 - a0;
-  a->result->failed = 0;  // the API returns nothing: failures are only visible as drops
-  return nullptr;
-}
-
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -175,41 +144,26 @@ int main(int argc, char **argv) {
   bopts.max_queue_size = 65536;
   bopts.max_export_batch_size = 512;
   bopts.schedule_delay_millis = std::chrono::milliseconds(100);
-  auto processor = std::unique_ptr<logs_sdk::LogRecordProcessor>(new logs_sdk::BatchLogRecordProcessor(
-      std::unique_ptr<logs_sdk::LogRecordExporter>(new DiscardExporter(kind, &exported)), bopts));
+  auto processor =
+      std::unique_ptr<logs_sdk::LogRecordProcessor>(new logs_sdk::BatchLogRecordProcessor(
+          std::unique_ptr<logs_sdk::LogRecordExporter>(new DiscardExporter(kind, &exported)),
+          bopts));
   auto provider = std::make_shared<logs_sdk::LoggerProvider>(
       std::move(processor), opentelemetry::sdk::resource::Resource::Create({}));
   nostd::shared_ptr<logs_api::Logger> logger = provider->GetLogger("bench", "bench", "1.0.0");
 
-  Shared shared;
-  shared.opts = &o;
-  shared.logger = logger.get();
-  pthread_barrier_init(&shared.warm_done, nullptr, static_cast<unsigned>(o.threads) + 1);
-  pthread_barrier_init(&shared.go, nullptr, static_cast<unsigned>(o.threads) + 1);
-  std::vector<bench_thread_result> results(static_cast<size_t>(o.threads));
-  std::vector<ThreadArg> args(static_cast<size_t>(o.threads));
-  std::vector<pthread_t> tids(static_cast<size_t>(o.threads));
-  for (int t = 0; t < o.threads; ++t) {
-    args[t] = ThreadArg{&shared, &results[t]};
-    if (pthread_create(&tids[t], nullptr, emit_thread, &args[t]) != 0) {
-      std::fprintf(stderr, "pthread_create failed\n");
-      return 1;
-    }
-  }
-  pthread_barrier_wait(&shared.warm_done);
-  provider->ForceFlush();  // measured phase starts from an empty queue
-  const uint64_t p0 = bench_process_cpu_ns();
-  pthread_barrier_wait(&shared.go);
-  for (int t = 0; t < o.threads; ++t) pthread_join(tids[t], nullptr);
-
-  provider->ForceFlush();
-  const uint64_t p1 = bench_process_cpu_ns();
+  // One record, as the threads call it (the logger and the attribute count bound once).
+  logs_api::Logger &logger_ref = *logger;
+  const int attrs = o.attrs;
+  const auto one = [&logger_ref, attrs]() { emit_one(logger_ref, attrs); };
+  const auto flush = [&provider]() { provider->ForceFlush(); };
+  std::vector<bench_thread_result> results;
+  uint64_t p0 = 0, p1 = 0;
+  if (peer::run_threads(o, one, flush, results, &p0, &p1)) return 1;
   provider->Shutdown();
   const uint64_t emitted = static_cast<uint64_t>(o.threads) * (o.warmup + o.records);
   const uint64_t exp = exported.load();
   bench_print_result("otelcpp", &o, results.data(), counting, static_cast<long long>(exp),
                      static_cast<long long>(emitted - exp), p1 - p0);
-  pthread_barrier_destroy(&shared.warm_done);
-  pthread_barrier_destroy(&shared.go);
   return 0;
 }

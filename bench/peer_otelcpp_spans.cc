@@ -48,6 +48,7 @@
 
 #include "alloc_count.h"
 #include "bench_common.h"
+#include "peer_common.h"
 
 namespace trace_api = opentelemetry::trace;
 namespace trace_sdk = opentelemetry::sdk::trace;
@@ -90,39 +91,6 @@ inline void span_one(trace_api::Tracer &tracer, int attrs) {
   span->End();
 }
 
-struct Shared {
-  const bench_opts *opts;
-  trace_api::Tracer *tracer;
-  pthread_barrier_t warm_done;  // threads finished warm-up (main then flushes)
-  pthread_barrier_t go;         // main flushed: start the measured loop
-};
-
-struct ThreadArg {
-  Shared *shared;
-  bench_thread_result *result;
-};
-
-void *span_thread(void *p) {
-  auto *a = static_cast<ThreadArg *>(p);
-  const bench_opts &o = *a->shared->opts;
-  trace_api::Tracer &tracer = *a->shared->tracer;
-  for (uint64_t i = 0; i < o.warmup; ++i) span_one(tracer, o.attrs);
-  pthread_barrier_wait(&a->shared->warm_done);
-  pthread_barrier_wait(&a->shared->go);
-  const uint64_t a0 = otb_thread_allocs();
-  const uint64_t c0 = bench_thread_cpu_ns();
-  const uint64_t t0 = bench_now_ns();
-  for (uint64_t i = 0; i < o.records; ++i) span_one(tracer, o.attrs);
-  const uint64_t t1 = bench_now_ns();
-  const uint64_t c1 = bench_thread_cpu_ns();
-  const uint64_t a1 = otb_thread_allocs();
-  a->result->ns = t1 - t0;
-  a->result->cpu_ns = c1 - c0;
-  a->result->allocs = a1 - a0;
-  a->result->failed = 0;  // the API returns nothing: failures are only visible as drops
-  return nullptr;
-}
-
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -157,40 +125,25 @@ int main(int argc, char **argv) {
       std::unique_ptr<trace_sdk::IdGenerator>(new trace_sdk::RandomIdGenerator()));
   nostd::shared_ptr<trace_api::Tracer> tracer = provider->GetTracer("bench", "1.0.0");
 
-  Shared shared;
-  shared.opts = &o;
-  shared.tracer = tracer.get();
-  pthread_barrier_init(&shared.warm_done, nullptr, static_cast<unsigned>(o.threads) + 1);
-  pthread_barrier_init(&shared.go, nullptr, static_cast<unsigned>(o.threads) + 1);
-  std::vector<bench_thread_result> results(static_cast<size_t>(o.threads));
-  std::vector<ThreadArg> args(static_cast<size_t>(o.threads));
-  std::vector<pthread_t> tids(static_cast<size_t>(o.threads));
-  for (int t = 0; t < o.threads; ++t) {
-    args[t] = ThreadArg{&shared, &results[t]};
-    if (pthread_create(&tids[t], nullptr, span_thread, &args[t]) != 0) {
-      std::fprintf(stderr, "pthread_create failed\n");
-      return 1;
-    }
-  }
-  pthread_barrier_wait(&shared.warm_done);
-  provider->ForceFlush();  // measured phase starts from an empty queue
-  const uint64_t p0 = bench_process_cpu_ns();
-  pthread_barrier_wait(&shared.go);
-  for (int t = 0; t < o.threads; ++t) pthread_join(tids[t], nullptr);
-
-  provider->ForceFlush();
-  const uint64_t p1 = bench_process_cpu_ns();
+  // One record, as the threads call it (the tracer and the attribute count bound once).
+  trace_api::Tracer &tracer_ref = *tracer;
+  const int attrs = o.attrs;
+  const auto one = [&tracer_ref, attrs]() { span_one(tracer_ref, attrs); };
+  const auto flush = [&provider]() { provider->ForceFlush(); };
+  std::vector<bench_thread_result> results;
+  uint64_t p0 = 0, p1 = 0;
+  if (peer::run_threads(o, one, flush, results, &p0, &p1)) return 1;
   provider->Shutdown();
   const uint64_t started_sampled =
       sampled ? static_cast<uint64_t>(o.threads) * (o.warmup + o.records) : 0;
   const uint64_t exp = exported.load();
-  std::fprintf(stderr, "stats(otelcpp traces, %s, threads=%d, attrs=%d): started_sampled=%llu exported=%llu\n",
-               o.variant, o.threads, o.attrs, static_cast<unsigned long long>(started_sampled),
-               static_cast<unsigned long long>(exp));
+  std::fprintf(
+      stderr,
+      "stats(otelcpp traces, %s, threads=%d, attrs=%d): started_sampled=%llu exported=%llu\n",
+      o.variant, o.threads, o.attrs, static_cast<unsigned long long>(started_sampled),
+      static_cast<unsigned long long>(exp));
   bench_print_result("otelcpp", &o, results.data(), counting, static_cast<long long>(exp),
                      static_cast<long long>(started_sampled) - static_cast<long long>(exp),
                      p1 - p0);
-  pthread_barrier_destroy(&shared.warm_done);
-  pthread_barrier_destroy(&shared.go);
   return 0;
 }
