@@ -251,6 +251,39 @@ static inline int bench_engine_open(otel_config *cfg, otel_engine **eng, otel_sc
   return 0;
 }
 
+/* A new configuration into *cfg. Returns 0, or 1 after printing the error. */
+static inline int bench_config_new(otel_config **cfg) {
+  int32_t rc = otel_config_new(cfg);
+  if (rc != OTEL_OK) {
+    fprintf(stderr, "otel_config_new: %s\n", otel_status_str(rc));
+    return 1;
+  }
+  return 0;
+}
+
+/* After the measured loops: the final flush (a failure is a warning), the process CPU into *p1,
+ * then the engine's statistics for signal into st[OTEL_STAT_COUNT]. Returns 0, or 1 after printing
+ * the error when the statistics could not be read. */
+static inline int bench_final_flush_stats(otel_engine *eng, int32_t signal, uint64_t *st,
+                                          uint64_t *p1) {
+  int32_t rc = otel_engine_flush(eng, 0);
+  if (rc != OTEL_OK) fprintf(stderr, "warning: final flush: %s\n", otel_status_str(rc));
+  *p1 = bench_process_cpu_ns();
+  memset(st, 0, sizeof(uint64_t) * OTEL_STAT_COUNT);
+  rc = otel_engine_stats(eng, signal, st, OTEL_STAT_COUNT);
+  if (rc != OTEL_OK) {
+    fprintf(stderr, "otel_engine_stats: %s\n", otel_status_str(rc));
+    return 1;
+  }
+  return 0;
+}
+
+/* Frees the engine (a failure is a warning). */
+static inline void bench_engine_close(otel_engine *eng) {
+  int32_t rc = otel_engine_free(eng);
+  if (rc != OTEL_OK) fprintf(stderr, "warning: otel_engine_free: %s\n", otel_status_str(rc));
+}
+
 /* All records the pipeline lost, from otel_engine_stats. */
 static inline long long bench_dropped(const uint64_t *st) {
   return (long long)(st[OTEL_STAT_DROPPED_QUEUE_FULL] + st[OTEL_STAT_DROPPED_OLDEST] +

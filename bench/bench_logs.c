@@ -72,7 +72,6 @@ int main(int argc, char **argv) {
   otel_config *cfg = NULL;
   otel_engine *eng = NULL;
   otel_scope *scope = NULL;
-  int32_t rc;
   int counting;
   uint64_t st[OTEL_STAT_COUNT];
   bench_thread_result results[64];
@@ -84,11 +83,7 @@ int main(int argc, char **argv) {
   counting = otb_alloc_count_active();
   if (!counting) fprintf(stderr, "warning: allocation counting is not active\n");
 
-  rc = otel_config_new(&cfg);
-  if (rc != OTEL_OK) {
-    fprintf(stderr, "otel_config_new: %s\n", otel_status_str(rc));
-    return 1;
-  }
+  if (bench_config_new(&cfg)) return 1;
   if (bench_set_key(cfg, "OTEL_LOGS_EXPORTER", "file") || bench_set_key(cfg, "OTELBRIDGE_FILE_PATH", "/dev/null") ||
       bench_set_key(cfg, "OTELBRIDGE_FILE_FORMAT", "proto") ||
       bench_set_key(cfg, "OTEL_BLRP_MAX_QUEUE_SIZE", "65536") ||
@@ -100,21 +95,12 @@ int main(int argc, char **argv) {
 
   if (bench_run_threads(&o, eng, scope, emit_thread, results, &p0, &warmup_failed)) return 1;
 
-  rc = otel_engine_flush(eng, 0);
-  if (rc != OTEL_OK) fprintf(stderr, "warning: final flush: %s\n", otel_status_str(rc));
-  p1 = bench_process_cpu_ns();
-  memset(st, 0, sizeof st);
-  rc = otel_engine_stats(eng, OTEL_SIGNAL_LOGS, st, OTEL_STAT_COUNT);
-  if (rc != OTEL_OK) {
-    fprintf(stderr, "otel_engine_stats: %s\n", otel_status_str(rc));
-    return 1;
-  }
+  if (bench_final_flush_stats(eng, OTEL_SIGNAL_LOGS, st, &p1)) return 1;
   dropped = bench_dropped(st);
   bench_print_stats("stats: ", st, "warmup_failed_emits", warmup_failed);
   bench_print_result("otelbridge", &o, results, counting, (long long)st[OTEL_STAT_EXPORTED],
                      dropped, p1 - p0);
 
-  rc = otel_engine_free(eng);
-  if (rc != OTEL_OK) fprintf(stderr, "warning: otel_engine_free: %s\n", otel_status_str(rc));
+  bench_engine_close(eng);
   return 0;
 }

@@ -328,8 +328,6 @@ int main(int argc, char **argv) {
   otel_scope *scope = NULL;
   otel_instrument *inst = NULL;
   otel_bound *bound = NULL;
-  otel_str empty = {NULL, 0};
-  char err[512];
   int32_t rc;
   int t, counting, check_ok = -1;
   uint64_t st[OTEL_STAT_COUNT], batches0;
@@ -356,29 +354,14 @@ int main(int argc, char **argv) {
     fclose(f);
   }
 
-  rc = otel_config_new(&cfg);
-  if (rc != OTEL_OK) {
-    fprintf(stderr, "otel_config_new: %s\n", otel_status_str(rc));
-    return 1;
-  }
+  if (bench_config_new(&cfg)) return 1;
   if (bench_set_key(cfg, "OTEL_METRICS_EXPORTER", "file") ||
       bench_set_key(cfg, "OTELBRIDGE_FILE_PATH", o.check_file ? o.check_file : "/dev/null") ||
       bench_set_key(cfg, "OTELBRIDGE_FILE_FORMAT", o.check_file ? "json" : "proto") ||
       bench_set_key(cfg, "OTEL_LOGS_EXPORTER", "none") || bench_set_key(cfg, "OTEL_TRACES_EXPORTER", "none") ||
       bench_set_key(cfg, "OTEL_METRIC_EXPORT_INTERVAL", "1000"))
     return 1;
-  err[0] = 0;
-  rc = otel_engine_new(cfg, &eng, err, sizeof err);
-  otel_config_free(cfg);
-  if (rc != OTEL_OK) {
-    fprintf(stderr, "otel_engine_new: %s: %s\n", otel_status_str(rc), err);
-    return 1;
-  }
-  rc = otel_scope_get(eng, otel_cstr("bench"), otel_cstr("1.0.0"), empty, NULL, 0, &scope);
-  if (rc != OTEL_OK) {
-    fprintf(stderr, "otel_scope_get: %s\n", otel_status_str(rc));
-    return 1;
-  }
+  if (bench_engine_open(cfg, &eng, &scope)) return 1;
   if (o.kase == CASE_HIST3) {
     rc = otel_instrument_create(scope, OTEL_INSTRUMENT_HISTOGRAM, OTEL_NUMBER_DOUBLE,
                                 otel_cstr("bench.duration"), otel_cstr("ms"),
@@ -428,17 +411,8 @@ int main(int argc, char **argv) {
   otel_engine_stats(eng, OTEL_SIGNAL_METRICS, st, OTEL_STAT_COUNT);
   {
     uint64_t collections = st[OTEL_STAT_EXPORT_BATCHES] - batches0;
-    rc = otel_engine_flush(eng, 0);
-    if (rc != OTEL_OK) fprintf(stderr, "warning: final flush: %s\n", otel_status_str(rc));
-    p1 = bench_process_cpu_ns();
-    memset(st, 0, sizeof st);
-    rc = otel_engine_stats(eng, OTEL_SIGNAL_METRICS, st, OTEL_STAT_COUNT);
-    if (rc != OTEL_OK) {
-      fprintf(stderr, "otel_engine_stats: %s\n", otel_status_str(rc));
-      return 1;
-    }
-    dropped = (long long)(st[OTEL_STAT_DROPPED_QUEUE_FULL] + st[OTEL_STAT_DROPPED_OLDEST] +
-                          st[OTEL_STAT_DROPPED_TOO_LARGE] + st[OTEL_STAT_DROPPED_SHUTDOWN]);
+    if (bench_final_flush_stats(eng, OTEL_SIGNAL_METRICS, st, &p1)) return 1;
+    dropped = bench_dropped(st);
     for (t = 0; t < o.threads; ++t) {
       warmup_failed += args[t].warmup_failed;
       ops += args[t].ops;
@@ -485,8 +459,7 @@ int main(int argc, char **argv) {
     fflush(stdout);
   }
 
-  rc = otel_engine_free(eng);
-  if (rc != OTEL_OK) fprintf(stderr, "warning: otel_engine_free: %s\n", otel_status_str(rc));
+  bench_engine_close(eng);
   pthread_barrier_destroy(&shared.warm_done);
   pthread_barrier_destroy(&shared.go);
   return check_ok == 0 ? 3 : 0;
