@@ -62,6 +62,17 @@ bench_build() {
   bench_make "$targets"
 }
 
+# bench_programs SCRIPT OURS PEER: sets ours and peer to the built programs and have_peer (1 when
+# the peer was built); exits when ours was not.
+bench_programs() {
+  ours="$build/bench/$2"
+  peer="$build/bench/$3"
+  [ -x "$ours" ] || { echo "$1: $ours was not built" >&2; exit 1; }
+  have_peer=0
+  [ -x "$peer" ] && have_peer=1
+  return 0
+}
+
 # ---- raw output header --------------------------------------------------------------------------
 bench_cpu_line() { echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') x $(nproc)"; }
 bench_compiler_line() { echo "# compiler: $(${CXX:-c++} --version | head -1)"; }
@@ -88,6 +99,27 @@ bench_median() {
   printf '%s\n' "$@" |
     awk -v f="$field" '{ for (i = 1; i <= NF; i++) if (index($i, f "=") == 1) { split($i, kv, "="); print kv[2], $0 } }' |
     sort -n -k1,1 | sed -n "$(( ($# + 1) / 2 ))p" | cut -d' ' -f2-
+}
+
+# bench_repeat FIELD DESC CMD...: runs CMD (which prints one RESULT line, or nothing when the run
+# failed) $repeat times, appends each RESULT line to $raw ("RUN-FAILED DESC" and a warning when
+# there was none) and prints the one whose FIELD= value is the median.
+bench_repeat() {
+  local field="$1" desc="$2" i line
+  shift 2
+  local -a lines=()
+  for ((i = 0; i < repeat; i++)); do
+    line="$("$@")" || true
+    if [ -z "$line" ]; then
+      echo "RUN-FAILED $desc" >> "$raw"
+      log "WARNING: $desc produced no RESULT line (see $raw)"
+      continue
+    fi
+    echo "$line" >> "$raw"
+    lines+=("$line")
+  done
+  [ "${#lines[@]}" -gt 0 ] || return 0
+  bench_median "$field" "${lines[@]}"
 }
 
 # ---- machine load -------------------------------------------------------------------------------

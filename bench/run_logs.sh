@@ -60,11 +60,7 @@ bench_ensure_peer
 # ---- build ------------------------------------------------------------------------------------
 [ "$do_build" = 0 ] || bench_build bench_logs peer_otelcpp_logs
 
-ours="$build/bench/bench_logs"
-peer="$build/bench/peer_otelcpp_logs"
-[ -x "$ours" ] || { echo "run_logs.sh: $ours was not built" >&2; exit 1; }
-have_peer=0
-[ -x "$peer" ] && have_peer=1
+bench_programs run_logs.sh bench_logs peer_otelcpp_logs
 
 mkdir -p "$out_dir"
 {
@@ -75,27 +71,20 @@ mkdir -p "$out_dir"
 
 bench_alloc_check run_logs.sh
 
+# run_once IMPL VARIANT THREADS ATTRS: runs the program once (stderr to $raw), prints its RESULT line.
+run_once() {
+  local impl="$1" variant="$2" th="$3" at="$4"
+  if [ "$impl" = otelbridge ]; then
+    "$ours" --records "$records" --warmup "$warmup" --threads "$th" --attrs "$at" 2>>"$raw" | grep '^RESULT'
+  else
+    "$peer" --records "$records" --warmup "$warmup" --threads "$th" --attrs "$at" --variant "$variant" 2>>"$raw" | grep '^RESULT'
+  fi
+}
+
 # run_case IMPL VARIANT THREADS ATTRS: runs $repeat times, appends all RESULT lines to $raw and
 # prints the RESULT line of the run with the median ns_per_record.
 run_case() {
-  local impl="$1" variant="$2" th="$3" at="$4" i line
-  local -a lines=()
-  for ((i = 0; i < repeat; i++)); do
-    if [ "$impl" = otelbridge ]; then
-      line="$("$ours" --records "$records" --warmup "$warmup" --threads "$th" --attrs "$at" 2>>"$raw" | grep '^RESULT')" || true
-    else
-      line="$("$peer" --records "$records" --warmup "$warmup" --threads "$th" --attrs "$at" --variant "$variant" 2>>"$raw" | grep '^RESULT')" || true
-    fi
-    if [ -z "$line" ]; then
-      echo "RUN-FAILED impl=$impl variant=$variant threads=$th attrs=$at" >> "$raw"
-      log "WARNING: $impl $variant threads=$th attrs=$at produced no RESULT line (see $raw)"
-      continue
-    fi
-    echo "$line" >> "$raw"
-    lines+=("$line")
-  done
-  [ "${#lines[@]}" -gt 0 ] || return 0
-  bench_median ns_per_record "${lines[@]}"
+  bench_repeat ns_per_record "impl=$1 variant=$2 threads=$3 attrs=$4" run_once "$@"
 }
 
 med="$out_dir/run_logs.median.txt"

@@ -78,11 +78,7 @@ bench_ensure_peer
 # ---- build ------------------------------------------------------------------------------------
 [ "$do_build" = 0 ] || bench_build bench_metrics peer_otelcpp_metrics
 
-ours="$build/bench/bench_metrics"
-peer="$build/bench/peer_otelcpp_metrics"
-[ -x "$ours" ] || { echo "run_metrics.sh: $ours was not built" >&2; exit 1; }
-have_peer=0
-[ -x "$peer" ] && have_peer=1
+bench_programs run_metrics.sh bench_metrics peer_otelcpp_metrics
 
 mkdir -p "$out_dir"
 tmp="$(mktemp -d)"
@@ -117,24 +113,12 @@ run_one() {
 # run_case IMPL CASE THREADS: runs $repeat times, appends all RESULT lines to $raw and prints the
 # RESULT line of the run with the median ns_per_op.
 run_case() {
-  local impl="$1" c="$2" th="$3" i line
-  local -a lines=()
-  for ((i = 0; i < repeat; i++)); do
-    if [ "$impl" = otelbridge ]; then
-      line="$(run_one "$ours" --case "$c" --threads "$th" --duration-ms "$duration" --warmup "$warmup")"
-    else
-      line="$(run_one "$peer" --case "$c" --threads "$th" --duration-ms "$duration" --warmup "$warmup" --attr-form "$attr_form")"
-    fi
-    if [ -z "$line" ]; then
-      echo "RUN-FAILED impl=$impl variant=$c threads=$th" >> "$raw"
-      log "WARNING: $impl $c threads=$th produced no RESULT line (see $raw)"
-      continue
-    fi
-    echo "$line" >> "$raw"
-    lines+=("$line")
-  done
-  [ "${#lines[@]}" -gt 0 ] || return 0
-  bench_median ns_per_op "${lines[@]}"
+  local impl="$1" c="$2" th="$3" desc="impl=$1 variant=$2 threads=$3"
+  if [ "$impl" = otelbridge ]; then
+    bench_repeat ns_per_op "$desc" run_one "$ours" --case "$c" --threads "$th" --duration-ms "$duration" --warmup "$warmup"
+  else
+    bench_repeat ns_per_op "$desc" run_one "$peer" --case "$c" --threads "$th" --duration-ms "$duration" --warmup "$warmup" --attr-form "$attr_form"
+  fi
 }
 
 med="$out_dir/run_metrics.median.txt"

@@ -110,11 +110,7 @@ fi
 grep -q '^OTELBRIDGE_WITH_GRPC:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null ||
   log "WARNING: $build has OTELBRIDGE_WITH_GRPC off: our gRPC runs will fail"
 
-ours="$build/bench/bench_otlp_throughput"
-peer="$build/bench/peer_otelcpp_otlp"
-[ -x "$ours" ] || { echo "run_otlp.sh: $ours was not built" >&2; exit 1; }
-have_peer=0
-[ -x "$peer" ] && have_peer=1
+bench_programs run_otlp.sh bench_otlp_throughput peer_otelcpp_otlp
 
 # ---- the receiver -------------------------------------------------------------------------------
 rx_bin="$("$root/tests/collector/build.sh" | tail -n1)"

@@ -67,11 +67,7 @@ bench_ensure_peer
 # ---- build ------------------------------------------------------------------------------------
 [ "$do_build" = 0 ] || bench_build bench_spans peer_otelcpp_spans
 
-ours="$build/bench/bench_spans"
-peer="$build/bench/peer_otelcpp_spans"
-[ -x "$ours" ] || { echo "run_spans.sh: $ours was not built" >&2; exit 1; }
-have_peer=0
-[ -x "$peer" ] && have_peer=1
+bench_programs run_spans.sh bench_spans peer_otelcpp_spans
 
 mkdir -p "$out_dir"
 {
@@ -83,30 +79,24 @@ mkdir -p "$out_dir"
 
 bench_alloc_check run_spans.sh
 
+# run_once IMPL SAMPLING THREADS ATTRS: runs the program once and prints its RESULT line; its
+# stderr goes to $raw with runs of identical lines collapsed (opentelemetry-cpp's
+# BatchSpanProcessor prints one warning per span it drops).
+run_once() {
+  local impl="$1" sampling="$2" th="$3" at="$4" bin line
+  if [ "$impl" = otelbridge ]; then bin="$ours"; else bin="$peer"; fi
+  line="$("$bin" --records "$spans" --warmup "$warmup" --threads "$th" --attrs "$at" --variant "$sampling" 2>"$errf" | grep '^RESULT')" || true
+  awk 'function out() { print prev (n > 1 ? "   [repeated " n " times]" : "") }
+       NR > 1 && $0 == prev { n++; next }
+       { if (NR > 1) out(); prev = $0; n = 1 }
+       END { if (NR) out() }' "$errf" >> "$raw"
+  [ -z "$line" ] || echo "$line"
+}
+
 # run_case IMPL SAMPLING THREADS ATTRS: runs $repeat times, appends all RESULT lines to $raw and
 # prints the RESULT line of the run with the median ns_per_record (= ns per span).
 run_case() {
-  local impl="$1" sampling="$2" th="$3" at="$4" i line bin
-  local -a lines=()
-  if [ "$impl" = otelbridge ]; then bin="$ours"; else bin="$peer"; fi
-  for ((i = 0; i < repeat; i++)); do
-    line="$("$bin" --records "$spans" --warmup "$warmup" --threads "$th" --attrs "$at" --variant "$sampling" 2>"$errf" | grep '^RESULT')" || true
-    # The program's stderr, with runs of identical lines collapsed (opentelemetry-cpp's
-    # BatchSpanProcessor prints one warning per span it drops).
-    awk 'function out() { print prev (n > 1 ? "   [repeated " n " times]" : "") }
-         NR > 1 && $0 == prev { n++; next }
-         { if (NR > 1) out(); prev = $0; n = 1 }
-         END { if (NR) out() }' "$errf" >> "$raw"
-    if [ -z "$line" ]; then
-      echo "RUN-FAILED impl=$impl variant=$sampling threads=$th attrs=$at" >> "$raw"
-      log "WARNING: $impl $sampling threads=$th attrs=$at produced no RESULT line (see $raw)"
-      continue
-    fi
-    echo "$line" >> "$raw"
-    lines+=("$line")
-  done
-  [ "${#lines[@]}" -gt 0 ] || return 0
-  bench_median ns_per_record "${lines[@]}"
+  bench_repeat ns_per_record "impl=$1 variant=$2 threads=$3 attrs=$4" run_once "$@"
 }
 
 errf="$(mktemp)"
