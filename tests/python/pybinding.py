@@ -20,21 +20,23 @@ REPO = Path(__file__).resolve().parents[2]
 BINDING = REPO / "bindings" / "python"
 
 
-def build_package(out: Path) -> Path:
+def build_package(out: Path, python: str = sys.executable,
+                  env_extra: Optional[Dict[str, str]] = None) -> Path:
     """Copies the otelbridge package into `out` and compiles its cffi extension there, against
-    this checkout (OTELBRIDGE_PREFIX=<repo>, the library of $OTELBRIDGE_LIBRARY's build dir)."""
+    this checkout (OTELBRIDGE_PREFIX=<repo>, the library of $OTELBRIDGE_LIBRARY's build dir),
+    with `python` (another interpreter builds extensions for its own version)."""
     lib_path = otb.library_path()
     if not lib_path.exists():
         raise AssertionError(f"libotelbridge not found at {lib_path}")
     shutil.copytree(BINDING / "otelbridge", out / "otelbridge")
     env = dict(os.environ, OTELBRIDGE_PREFIX=str(REPO),
-               OTELBRIDGE_BUILD_DIR=str(lib_path.resolve().parent.parent))
+               OTELBRIDGE_BUILD_DIR=str(lib_path.resolve().parent.parent), **(env_extra or {}))
     # The same builder setup.py uses (cffi_modules), compiled in place: no wheel/pip needed.
     # Then otelbridge._speedups (the hot paths in C), as setup.py's build_ext builds it.
     code = ("import runpy; ns = runpy.run_path(%r); ns['ffibuilder'].compile(tmpdir=%r); "
             "ns['build_speedups'](%r, %r)"
             % (str(BINDING / "otelbridge_build.py"), str(out), str(out), str(out / "build-speedups")))
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+    r = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, f"building the binding failed:\n{r.stdout}\n{r.stderr}"
     assert list((out / "otelbridge").glob("_native*.so")), "no extension module was built"
