@@ -66,6 +66,19 @@ struct Reply {
   size_t huge_size = 0;  // kHuge: a body of this many bytes, streamed
 };
 
+// A fixed reply, and a handler that gives it to every request.
+Reply reply(int status, std::vector<std::string> headers = {}, std::string body = "") {
+  Reply r;
+  r.status = status;
+  r.headers = std::move(headers);
+  r.body = std::move(body);
+  return r;
+}
+
+std::function<Reply(const Request &)> always(Reply r) {
+  return [r](const Request &) { return r; };
+}
+
 std::string reason(int status) {
   switch (status) {
     case 200:
@@ -536,13 +549,7 @@ TEST(HttpTransport, JsonPartialSuccess) {
 
 TEST(HttpTransport, BadRequestIsPermanentWithTheStatusMessage) {
   std::string status = rpc_status(3, "field severity_number out of range");
-  FakeServer server([status](const Request &) {
-    Reply r;
-    r.status = 400;
-    r.body = status;
-    r.headers = {"Content-Type: application/x-protobuf"};
-    return r;
-  });
+  FakeServer server(always(reply(400, {"Content-Type: application/x-protobuf"}, status)));
   auto t = make(config(server.url()));
   ASSERT_TRUE(t);
   TransportResult r = send(*t, "x", in_ms(5000));
@@ -552,13 +559,8 @@ TEST(HttpTransport, BadRequestIsPermanentWithTheStatusMessage) {
 }
 
 TEST(HttpTransport, JsonErrorBodyMessage) {
-  FakeServer server([](const Request &) {
-    Reply r;
-    r.status = 400;
-    r.body = R"({"code":3,"message":"unknown field \"bogus\""})";
-    r.headers = {"Content-Type: application/json"};
-    return r;
-  });
+  FakeServer server(always(reply(400, {"Content-Type: application/json"},
+                                 R"({"code":3,"message":"unknown field \"bogus\""})")));
   auto t = make(config(server.url(), OtlpProtocol::kHttpJson));
   ASSERT_TRUE(t);
   TransportResult r = send(*t, "{}", in_ms(5000));
@@ -569,12 +571,7 @@ TEST(HttpTransport, JsonErrorBodyMessage) {
 
 TEST(HttpTransport, ServerEchoingTheTokenDoesNotLeakIt) {
   std::string status = rpc_status(16, std::string("invalid api key ") + kSecret + "\nretry later");
-  FakeServer server([status](const Request &) {
-    Reply r;
-    r.status = 401;
-    r.body = status;
-    return r;
-  });
+  FakeServer server(always(reply(401, {}, status)));
   auto t = make(config(server.url()));
   ASSERT_TRUE(t);
   TransportResult r = send(*t, "x", in_ms(5000));  // send() checks the error for the secret
@@ -585,12 +582,7 @@ TEST(HttpTransport, ServerEchoingTheTokenDoesNotLeakIt) {
 }
 
 TEST(HttpTransport, ServiceUnavailableWithRetryAfterSeconds) {
-  FakeServer server([](const Request &) {
-    Reply r;
-    r.status = 503;
-    r.headers = {"Retry-After: 3"};
-    return r;
-  });
+  FakeServer server(always(reply(503, {"Retry-After: 3"})));
   auto t = make(config(server.url()));
   ASSERT_TRUE(t);
   TransportResult r = send(*t, "x", in_ms(5000));
@@ -621,11 +613,7 @@ TEST(HttpTransport, TooManyRequestsWithRetryAfterDate) {
 
 TEST(HttpTransport, RetryableStatusesWithoutRetryAfter) {
   for (int status : {429, 502, 503, 504}) {
-    FakeServer server([status](const Request &) {
-      Reply r;
-      r.status = status;
-      return r;
-    });
+    FakeServer server(always(reply(status)));
     auto t = make(config(server.url()));
     ASSERT_TRUE(t);
     TransportResult r = send(*t, "x", in_ms(5000));
@@ -636,11 +624,7 @@ TEST(HttpTransport, RetryableStatusesWithoutRetryAfter) {
 
 TEST(HttpTransport, OtherErrorStatusesArePermanent) {
   for (int status : {500, 501, 400, 401, 403, 404, 413}) {
-    FakeServer server([status](const Request &) {
-      Reply r;
-      r.status = status;
-      return r;
-    });
+    FakeServer server(always(reply(status)));
     auto t = make(config(server.url()));
     ASSERT_TRUE(t);
     TransportResult r = send(*t, "x", in_ms(5000));
